@@ -91,13 +91,12 @@ def compute_coverage(controls: ControlSet | Iterable[Control], index: AtlasIndex
         elif entry.controls:
             entry.strength = max(c.control.strength for c in entry.controls)
             entry.partial = True
-        seen: set[tuple[str, str]] = set()
+        seen: set[str] = set()
         unique = []
         for c in sorted(entry.controls, key=lambda c: (c.via != "direct", -c.control.strength,
                                                        c.control.name)):
-            key = (c.control.name, c.via)
-            if key not in seen:
-                seen.add(key)
+            if c.control.name not in seen:
+                seen.add(c.control.name)
                 unique.append(c)
         entry.controls = unique
     disabled = [c for c in items if not c.enabled]

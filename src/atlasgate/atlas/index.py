@@ -65,6 +65,16 @@ class UnknownIdError(KeyError):
         return str(self.args[0])
 
 
+_SUFFIXES = ("ations", "ation", "ions", "ion", "ings", "ing", "ers", "er", "ed", "es", "s")
+
+
+def _stem(word: str) -> str:
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
 def normalize_id(text: str) -> str:
     """Accept ``aml.t0024.002`` and ``T0024.002`` as well as the canonical form."""
     value = text.strip().upper()
@@ -180,22 +190,31 @@ class AtlasIndex:
         evidence = min(1.5, 0.5 * math.log2(1 + self.case_studies_for(tid)))
         return round(min(5.0, base + evidence), 2)
 
-    def search(self, text: str) -> list[Technique | Tactic | Mitigation]:
-        """IDs and names containing every word of ``text`` (case-insensitive)."""
-        words = [w for w in re.split(r"\s+", text.lower().strip()) if w]
-        if not words:
+    def search(self, text: str, extra_text: Mapping[str, str] | None = None,
+               ) -> list[Technique | Tactic | Mitigation]:
+        """Items whose ID or name (or ``extra_text[id]``) contains every word of ``text``.
+
+        Words are matched on a crude stem, so "extraction" finds "Extract AI Model".
+        Name matches come before matches found only in the extra text.
+        """
+        stems = [_stem(w) for w in re.split(r"\s+", text.lower().strip()) if w]
+        if not stems:
             return []
         pool: Iterable[Technique | Tactic | Mitigation] = [
             *self.ordered_tactics(),
             *sorted(self.techniques.values(), key=lambda t: t.id),
             *sorted(self.mitigations.values(), key=lambda m: m.id),
         ]
-        hits = []
+        by_name, by_text = [], []
         for item in pool:
-            haystack = f"{item.id} {item.name}".lower()
-            if all(w in haystack for w in words):
-                hits.append(item)
-        return hits
+            name = f"{item.id} {item.name}".lower()
+            if all(s in name for s in stems):
+                by_name.append(item)
+            elif extra_text:
+                body = f"{name} {extra_text.get(item.id, '')}".lower()
+                if all(s in body for s in stems):
+                    by_text.append(item)
+        return by_name + by_text
 
     def known(self, tid: str) -> bool:
         return normalize_id(tid) in self.techniques
