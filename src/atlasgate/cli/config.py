@@ -1,0 +1,36 @@
+"""``atlasgate config check``: validate a configuration and its policies without serving."""
+
+from __future__ import annotations
+
+import click
+
+from atlasgate.cli.output import fail
+
+
+@click.group()
+def config() -> None:
+    """Work with gateway configuration files."""
+
+
+@config.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def check(file: str) -> None:
+    """Validate FILE and every policy it loads; print a summary or each error with its line."""
+    from atlasgate.config.load import load_config
+    from atlasgate.errors import AtlasGateError
+    from atlasgate.policy.load import load_policy
+
+    try:
+        cfg = load_config(file)
+        policy = load_policy(cfg)
+    except AtlasGateError as exc:
+        fail(str(exc), 1)
+    openai = ", ".join(f"{u.name} ({u.base_url})" for u in cfg.upstreams.openai) or "none"
+    predict = ", ".join(f"{u.name} ({u.base_url})" for u in cfg.upstreams.predict) or "none"
+    click.echo(f"{file}: OK")
+    click.echo(f"  listen       {cfg.listen.host}:{cfg.listen.port}  fail_mode={cfg.fail_mode}")
+    click.echo(f"  keys         {len(cfg.keys)} ({sum(k.admin for k in cfg.keys)} admin)")
+    click.echo(f"  openai       {openai}")
+    click.echo(f"  predict      {predict}")
+    click.echo(f"  policy       {len(policy.rules)} rules, revision {policy.revision}")
+    click.echo(f"  decision log {cfg.audit.store} at {cfg.audit.path}")

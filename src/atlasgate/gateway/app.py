@@ -1,0 +1,117 @@
+"""The ASGI application: routing and lifespan. Each protocol lives in its own module."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import signal
+
+from atlasgate.gateway import admin, openai, predict
+from atlasgate.gateway.errors import error_body
+from atlasgate.gateway.flow import Exchange, Rejected
+from atlasgate.gateway.http import Receive, Scope, Send, send_json
+from atlasgate.gateway.runtime import Gateway
+
+log = logging.getLogger("atlasgate")
+
+_PREDICT_V1 = re.compile(r"^/v1/models/([^/:]+):predict$")
+_MODEL_V1 = re.compile(r"^/v1/models/([^/:]+)$")
+_PREDICT_V2 = re.compile(r"^/v2/models/([^/]+)/infer$")
+_MODEL_V2 = re.compile(r"^/v2/models/([^/]+)$")
+_REVIEW = re.compile(r"^/admin/reviews/([0-9a-f]+)/(approve|deny)$")
+
+
+class GatewayApp:
+    def __init__(self, gateway: Gateway, *, handle_sighup: bool = True) -> None:
+        self.gateway = gateway
+        self.handle_sighup = handle_sighup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.gateway.start()
+                except Exception as exc:
+                    log.error("gateway failed to start: %s", exc)
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                if self.handle_sighup:
+                    loop = asyncio.get_running_loop()
+                    loop.add_signal_handler(signal.SIGHUP, self.gateway.reload)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.handle_sighup:
+                    asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+                await self.gateway.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        verb: str = scope["method"]
+        protocol = "openai" if path.startswith("/v1/") and ":predict" not in path else "predict"
+        try:
+            await self.route(scope, receive, send, path, verb, protocol)
+        except Rejected:
+            pass
+        except Exception:
+            log.exception("unhandled error on %s %s", verb, path)
+            # If the response had already started there is nothing more to say.
+            with contextlib.suppress(Exception):
+                await send_json(send, 500, error_body(protocol, 500, "internal gateway error",
+                                                      "internal_error"))
+
+    async def route(self, scope: Scope, receive: Receive, send: Send, path: str, verb: str,
+                    protocol: str) -> None:
+        gw = self.gateway
+
+        def exchange(method: str, proto: str = protocol) -> Exchange:
+            return Exchange(gw, scope, receive, send, proto, method)
+
+        if path in openai.ROUTES:
+            method, upstream_path, fields_of = openai.ROUTES[path]
+            if verb != "POST":
+                return await _not_allowed(send, protocol, "POST")
+            return await openai.generate(exchange(method), upstream_path, fields_of)
+        if (m := _PREDICT_V1.match(path)) or (m2 := _PREDICT_V2.match(path)):
+            if verb != "POST":
+                return await _not_allowed(send, "predict", "POST")
+            name, version = (m.group(1), "v1") if m else (m2.group(1), "v2")  # type: ignore[union-attr]
+            return await predict.predict(exchange("predict", "predict"), name, version)
+        if verb == "GET":
+            if path == "/v1/models":
+                return await openai.list_models(exchange("models"))
+            if m := _MODEL_V1.match(path):
+                name = m.group(1)
+                if name in gw.snapshot.predict_by_name:
+                    return await predict.model_status(exchange("models", "predict"), name, "v1")
+                return await openai.retrieve_model(exchange("models"), name)
+            if m := _MODEL_V2.match(path):
+                return await predict.model_status(exchange("models", "predict"), m.group(1), "v2")
+            if path in ("/healthz", "/v2/health/ready", "/v2/health/live"):
+                return await send_json(send, 200, {"status": "ok",
+                                                   "policy_revision": gw.snapshot.policy.revision})
+            if path == "/admin/reviews":
+                return await admin.list_reviews(exchange("admin", "admin"))
+        if verb == "POST":
+            if path == "/admin/reload":
+                return await admin.reload(exchange("admin", "admin"))
+            if m := _REVIEW.match(path):
+                return await admin.resolve_review(exchange("admin", "admin"), m.group(1),
+                                                   m.group(2))
+        await send_json(send, 404, error_body(protocol, 404, f"no route for {verb} {path}",
+                                              "not_found"))
+
+
+async def _not_allowed(send: Send, protocol: str, allowed: str) -> None:
+    await send_json(send, 405, error_body(protocol, 405, f"method not allowed; use {allowed}",
+                                          "method_not_allowed"), [(b"allow", allowed.encode())])

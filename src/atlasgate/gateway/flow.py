@@ -1,0 +1,209 @@
+"""One request in flight: the stages every route shares, in the order of the design.
+
+authenticate → read and parse → Event → windowed features → policy → enforce →
+upstream → response policy → durable log entry → response. Each route supplies
+only what is protocol-specific (how to build the Event, how to call upstream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from atlasgate import event as ev
+from atlasgate.auth import Identity
+from atlasgate.errors import AtlasGateError, PolicyError
+from atlasgate.event import Event
+from atlasgate.gateway.errors import error_body
+from atlasgate.gateway.http import BadRequest, Receive, Scope, Send, header, send_json
+from atlasgate.gateway.normalize import base_event
+from atlasgate.gateway.runtime import Gateway, Snapshot
+from atlasgate.policy.decision import Action, Decision
+
+log = logging.getLogger("atlasgate")
+
+
+class Rejected(Exception):
+    """Ends a request early with an error response; the decision is already recorded."""
+
+
+class Exchange:
+    """The state of one request; created per request, never shared."""
+
+    def __init__(self, gateway: Gateway, scope: Scope, receive: Receive, send: Send,
+                 protocol: str, method: str) -> None:
+        self.gateway = gateway
+        self.snapshot: Snapshot = gateway.snapshot  # one snapshot for the whole request
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.protocol = protocol
+        self.method = method
+        self.identity: Identity | None = None
+        self.event: Event = base_event(scope, None, method, None)
+        self.decision: Decision | None = None
+        self.response_decision: Decision | None = None
+        self.modified: list[str] = []
+        self.review: dict[str, str] | None = None
+        self.started = time.perf_counter()
+
+    # --- stages -----------------------------------------------------------------------
+
+    async def authenticate(self, admin: bool = False) -> Identity:
+        identity = self.snapshot.keys.authenticate(header(self.scope, b"authorization"))
+        if identity is None:
+            has_header = header(self.scope, b"authorization") is not None
+            message = ("invalid API key" if has_header else
+                       "missing API key: send 'Authorization: Bearer <key>'")
+            await self.reject(401, message, "invalid_api_key", rule="auth.key")
+        assert identity is not None
+        if admin and not identity.admin:
+            self.identity = identity
+            await self.reject(403, "this route needs an admin key", "admin_required",
+                              rule="auth.admin")
+        self.identity = identity
+        self.event.update({ev.CLIENT_KEY_ID: identity.key_id, ev.CLIENT_TENANT: identity.tenant,
+                           ev.USER_ID: identity.user})
+        return identity
+
+    async def read_json(self) -> dict[str, Any]:
+        from atlasgate.gateway.http import parse_json_object, read_body
+
+        limits = self.snapshot.config.limits
+        try:
+            body = await read_body(self.scope, self.receive, limits.max_body_bytes)
+            self.event[ev.API_BODY_BYTES] = len(body)
+            return parse_json_object(body, limits.max_json_depth)
+        except BadRequest as exc:
+            await self.reject(exc.status, exc.message, exc.code, rule=f"input.{exc.code}",
+                              param=exc.param)
+            raise AssertionError("unreachable") from None
+
+    async def describe(self, model: str | None, fields: dict[str, Any]) -> None:
+        self.event.update(fields)
+        self.event[ev.API_MODEL] = model
+        await self.gateway.windows.enrich(self.event, time.time())
+
+    async def decide(self, phase: str = "request") -> Decision:
+        """Run the policy; a failing rule follows ``fail_mode`` instead of crashing."""
+        policy = self.snapshot.policy
+        decision_id = self.event[ev.EVENT_ID]
+        try:
+            decision = policy.decide(self.event, phase, decision_id)
+        except PolicyError as exc:
+            log.error("policy evaluation failed: %s", exc)
+            closed = self.snapshot.config.fail_mode == "closed"
+            decision = Decision(
+                decision_id, Action.BLOCK if closed else Action.ALLOW, "policy.error",
+                (f"{exc} (fail_mode={self.snapshot.config.fail_mode})",),
+                policy_revision=policy.revision, phase=phase,
+            )
+        if phase == "request":
+            self.decision = decision
+        else:
+            self.response_decision = decision
+        self.event.add_techniques(decision.techniques)
+        return decision
+
+    async def enforce(self) -> Decision:
+        """BLOCK rejects; REVIEW waits for a verdict; returns the decision to apply."""
+        decision = self.decision
+        assert decision is not None
+        if decision.action is Action.REVIEW:
+            settings = self.snapshot.config.review
+            verdict, reviewer = await self.gateway.reviews.hold(
+                decision.id, self._review_summary(decision), settings.timeout, settings.default)
+            self.review = {"verdict": verdict, "by": reviewer}
+            if verdict != "ALLOW":
+                await self.reject(403, f"request denied on review ({reviewer}): "
+                                  f"{'; '.join(decision.reasons)}", "review_denied")
+        if decision.action is Action.BLOCK:
+            await self.reject(403, "request blocked by policy: " + "; ".join(decision.reasons),
+                              "policy_blocked")
+        delay = decision.constraints.get("delay")
+        if delay:
+            await asyncio.sleep(delay)
+        return decision
+
+    def _review_summary(self, decision: Decision) -> dict[str, Any]:
+        return {"key": self.event.get(ev.CLIENT_KEY_ID), "route": self.event.get(ev.API_ENDPOINT),
+                "model": self.event.get(ev.API_MODEL), "rule": decision.rule,
+                "reasons": list(decision.reasons)}
+
+    # --- outcomes ---------------------------------------------------------------------
+
+    async def reject(self, status: int, message: str, code: str, *, rule: str | None = None,
+                     param: str | None = None, techniques: tuple[str, ...] = ()) -> None:
+        """Record the decision, send the protocol's error body, and end the request."""
+        if rule is not None or self.decision is None:
+            self.decision = Decision(self.event[ev.EVENT_ID], Action.BLOCK, rule or code,
+                                     (message,), techniques,
+                                     policy_revision=self.snapshot.policy.revision)
+        await self.record(status, error=code)
+        await send_json(self.send, status, error_body(self.protocol, status, message, code, param),
+                        self.decision_headers())
+        raise Rejected(code)
+
+    def decision_headers(self) -> list[tuple[bytes, bytes]]:
+        decision = self.response_decision if self._response_wins() else self.decision
+        if decision is None:
+            return []
+        return [(b"x-atlasgate-decision-id", decision.id.encode()),
+                (b"x-atlasgate-action", decision.action.name.encode())]
+
+    def _response_wins(self) -> bool:
+        return (self.response_decision is not None and self.decision is not None
+                and self.response_decision.action > self.decision.action)
+
+    async def record(self, status: int, *, error: str | None = None,
+                     upstream_ms: float | None = None) -> None:
+        """Append the decision to the log; returns once it is durable."""
+        decision = self.decision
+        assert decision is not None
+        final = self.response_decision if self._response_wins() else decision
+        assert final is not None
+        self.event.update({
+            ev.DECISION_ID: decision.id,
+            ev.DECISION_ACTION: final.action.name,
+            ev.DECISION_RULE: final.rule,
+            ev.DECISION_REASONS: list(final.reasons),
+            ev.HTTP_STATUS: status,
+        })
+        audit = self.snapshot.config.audit
+        entry: dict[str, Any] = {
+            "decision_id": decision.id,
+            "time": self.event[ev.TIMESTAMP],
+            "event": self.event.summary(include_content=audit.include_content),
+            "decision": decision.as_record(),
+            "outcome": {
+                "status": status,
+                "error": error,
+                "modified": self.modified,
+                "upstream_ms": None if upstream_ms is None else round(upstream_ms, 3),
+                "gateway_ms": round((time.perf_counter() - self.started) * 1000, 3),
+            },
+        }
+        if self.response_decision is not None:
+            entry["response_decision"] = self.response_decision.as_record()
+        if self.review is not None:
+            entry["review"] = self.review
+        decision_log = self.gateway.decision_log
+        try:
+            assert decision_log is not None
+            await decision_log.append(entry)
+        except AtlasGateError as exc:
+            log.error("decision %s could not be logged: %s", decision.id, exc)
+            if self.snapshot.config.fail_mode == "closed":
+                await send_json(self.send, 503, error_body(
+                    self.protocol, 503, "the decision could not be recorded; request refused "
+                    "(fail_mode=closed)", "audit_unavailable"))
+                raise Rejected("audit_unavailable") from None
+        self.gateway.notify(entry)
+
+
+def dumps(payload: Any) -> bytes:
+    return orjson.dumps(payload)

@@ -1,0 +1,129 @@
+"""Requests become Events: the one place that knows each protocol's body shape."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from atlasgate import event as ev
+from atlasgate.auth import Identity
+from atlasgate.event import Event
+from atlasgate.gateway.http import BadRequest, Scope, header
+
+
+def base_event(scope: Scope, identity: Identity | None, method: str, model: str | None) -> Event:
+    now = time.time()
+    client = scope.get("client")
+    fields: dict[str, Any] = {
+        ev.TIMESTAMP: datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
+        ev.EVENT_ID: uuid.uuid4().hex,
+        ev.EVENT_KIND: "request",
+        ev.CLIENT_IP: client[0] if client else None,
+        ev.API_METHOD: method,
+        ev.API_ENDPOINT: scope["path"],
+        ev.API_MODEL: model,
+    }
+    if identity is not None:
+        fields[ev.CLIENT_KEY_ID] = identity.key_id
+        fields[ev.CLIENT_TENANT] = identity.tenant
+        fields[ev.USER_ID] = identity.user
+    session = header(scope, b"x-session-id")
+    if session:
+        fields[ev.SESSION_ID] = session.decode("latin-1")[:128]
+    return Event(fields)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+            elif isinstance(part, str):
+                parts.append(part)
+        return "\n".join(parts)
+    return ""
+
+
+def chat_fields(body: dict[str, Any]) -> dict[str, Any]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest(400, "'messages' must be a non-empty array", "invalid_request", "messages")
+    texts = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise BadRequest(400, f"messages[{index}] must be an object with a 'role'",
+                             "invalid_request", f"messages[{index}]")
+        texts.append(_text_of(message.get("content")))
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                arguments = call["function"].get("arguments")
+                if isinstance(arguments, str):
+                    texts.append(arguments)
+    return {
+        ev.LLM_PROMPT: "\n".join(t for t in texts if t),
+        ev.LLM_MESSAGE_COUNT: len(messages),
+        **_generation_fields(body),
+    }
+
+
+def completion_fields(body: dict[str, Any]) -> dict[str, Any]:
+    prompt = body.get("prompt")
+    if isinstance(prompt, list):
+        prompt = "\n".join(p for p in prompt if isinstance(p, str))
+    if not isinstance(prompt, str):
+        raise BadRequest(400, "'prompt' must be a string or an array of strings",
+                         "invalid_request", "prompt")
+    return {ev.LLM_PROMPT: prompt, **_generation_fields(body)}
+
+
+def embedding_fields(body: dict[str, Any]) -> dict[str, Any]:
+    data = body.get("input")
+    if isinstance(data, list):
+        texts = [t for t in data if isinstance(t, str)]
+        count = len(data)
+    elif isinstance(data, str):
+        texts, count = [data], 1
+    else:
+        raise BadRequest(400, "'input' must be a string or an array", "invalid_request", "input")
+    return {ev.LLM_PROMPT: "\n".join(texts), ev.ML_INSTANCES: count}
+
+
+def _generation_fields(body: dict[str, Any]) -> dict[str, Any]:
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    fields: dict[str, Any] = {
+        ev.API_STREAM: body.get("stream") is True,
+        ev.LLM_LOGPROBS: bool(body.get("logprobs")),
+    }
+    if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
+        fields[ev.LLM_MAX_TOKENS] = max_tokens
+    return fields
+
+
+def predict_v1_fields(body: dict[str, Any]) -> dict[str, Any]:
+    rows = body.get("instances", body.get("inputs"))
+    if not isinstance(rows, list) or not rows:
+        raise BadRequest(400, "'instances' must be a non-empty array", "invalid_request",
+                         "instances")
+    first = rows[0]
+    width = len(first) if isinstance(first, list) else 1
+    return {ev.ML_INSTANCES: len(rows), ev.ML_FEATURES: width}
+
+
+def predict_v2_fields(body: dict[str, Any]) -> dict[str, Any]:
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list) or not inputs or not isinstance(inputs[0], dict):
+        raise BadRequest(400, "'inputs' must be a non-empty array of tensors", "invalid_request",
+                         "inputs")
+    shape = inputs[0].get("shape")
+    if not isinstance(shape, list) or not shape or not all(isinstance(d, int) for d in shape):
+        raise BadRequest(400, "inputs[0].shape must be an array of integers", "invalid_request",
+                         "inputs")
+    width = 1
+    for dim in shape[1:]:
+        width *= dim
+    return {ev.ML_INSTANCES: shape[0], ev.ML_FEATURES: width}

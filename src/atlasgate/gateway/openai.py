@@ -1,0 +1,170 @@
+"""OpenAI-compatible routes: chat completions, completions, embeddings, models.
+
+Clients such as the official ``openai`` SDK talk to the gateway exactly as to the
+provider; the gateway forwards with its own upstream credential, never the caller's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from atlasgate import event as ev
+from atlasgate.gateway import normalize
+from atlasgate.gateway.flow import Exchange
+from atlasgate.gateway.http import send_bytes, send_json
+from atlasgate.gateway.upstream import UpstreamError, UpstreamResponse, UpstreamStream
+from atlasgate.policy import constraints
+from atlasgate.policy.decision import Action
+
+ROUTES = {
+    "/v1/chat/completions": ("chat", "/chat/completions", normalize.chat_fields),
+    "/v1/completions": ("completion", "/completions", normalize.completion_fields),
+    "/v1/embeddings": ("embedding", "/embeddings", normalize.embedding_fields),
+}
+
+
+async def generate(x: Exchange, upstream_path: str, fields_of: Any) -> None:
+    await x.authenticate()
+    body = await x.read_json()
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        await x.reject(400, "'model' must be a non-empty string", "invalid_request",
+                       rule="input.invalid_request", param="model")
+    try:
+        fields = fields_of(body)
+    except normalize.BadRequest as exc:
+        await x.reject(exc.status, exc.message, exc.code, rule=f"input.{exc.code}", param=exc.param)
+    upstream = x.snapshot.openai_upstream(model)
+    if upstream is None:
+        await x.reject(404, f"the model '{model}' does not exist or is not served by this gateway",
+                       "model_not_found", rule="input.model_not_found", param="model")
+    assert upstream is not None
+    await x.describe(model, fields)
+    x.event[ev.API_UPSTREAM] = upstream.name
+    await x.decide()
+    decision = await x.enforce()
+    if decision.action is Action.CONSTRAIN:
+        x.modified += constraints.constrain_openai_request(body, decision.constraints)
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    if upstream.name in x.snapshot.upstream_auth:
+        headers["authorization"] = x.snapshot.upstream_auth[upstream.name]
+    stream = body.get("stream") is True
+    if stream:
+        headers["accept"] = "text/event-stream"
+    try:
+        response = await x.gateway.upstream.open(
+            "POST", upstream.base_url + upstream_path, orjson.dumps(body), headers,
+            upstream.timeout, upstream.connect_timeout, stream=stream)
+    except UpstreamError as exc:
+        await x.reject(exc.status, exc.message, exc.code)
+        return
+    if isinstance(response, UpstreamStream):
+        await relay_stream(x, response)
+    else:
+        await finish(x, response)
+
+
+async def finish(x: Exchange, response: UpstreamResponse) -> None:
+    """Apply response-side constraints and policy, record, then release the response."""
+    payload = response.body
+    decision = x.decision
+    assert decision is not None
+    if response.status == 200:
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            data = None
+        if isinstance(data, dict):
+            x.event.update(response_fields(data))
+            response_decision = await x.decide("response")
+            if response_decision.action in (Action.BLOCK, Action.REVIEW):
+                await x.reject(403, "response withheld by policy: "
+                               + "; ".join(response_decision.reasons), "response_blocked")
+            constraint = constraints.combine([decision.constraints, response_decision.constraints])
+            changed = constraints.constrain_openai_response(data, constraint)
+            if changed:
+                x.modified += changed
+                payload = orjson.dumps(data)
+    await x.record(response.status, upstream_ms=response.latency_ms)
+    await send_bytes(x.send, response.status, payload,
+                     [*_content_headers(response.headers), *x.decision_headers()])
+
+
+def response_fields(data: dict[str, Any]) -> dict[str, Any]:
+    texts = []
+    for choice in data.get("choices") or ():
+        if not isinstance(choice, dict):
+            continue
+        message = choice.get("message")
+        if isinstance(message, dict) and isinstance(message.get("content"), str):
+            texts.append(message["content"])
+        elif isinstance(choice.get("text"), str):
+            texts.append(choice["text"])
+    fields: dict[str, Any] = {ev.LLM_RESPONSE: "\n".join(texts)}
+    usage = data.get("usage")
+    if isinstance(usage, dict):
+        for name, field in (("prompt_tokens", ev.LLM_PROMPT_TOKENS),
+                            ("completion_tokens", ev.LLM_COMPLETION_TOKENS)):
+            if isinstance(usage.get(name), int):
+                fields[field] = usage[name]
+    return fields
+
+
+async def relay_stream(x: Exchange, response: UpstreamStream) -> None:
+    """Record first (durable), then pass SSE chunks through as they arrive."""
+    await x.record(response.status, upstream_ms=response.latency_ms)
+    await x.send({"type": "http.response.start", "status": response.status,
+                  "headers": [*_content_headers(response.headers), *x.decision_headers()]})
+    try:
+        async for chunk in response.chunks():
+            await x.send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except UpstreamError as exc:
+        error = {"error": {"message": exc.message, "type": "server_error", "code": exc.code}}
+        await x.send({"type": "http.response.body", "more_body": True,
+                      "body": b"data: " + orjson.dumps(error) + b"\n\n"})
+        x.event[ev.UPSTREAM_ERROR] = exc.code
+        x.modified.append("stream ended early")
+        await x.gateway.decision_log.append({  # type: ignore[union-attr]
+            "decision_id": x.event[ev.EVENT_ID], "time": x.event[ev.TIMESTAMP],
+            "kind": "stream_error", "error": exc.code, "message": exc.message,
+        })
+    finally:
+        response.close()
+    await x.send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _content_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    kept = [(k, v) for k, v in headers if k in (b"content-type", b"cache-control", b"x-request-id")]
+    return kept or [(b"content-type", b"application/json")]
+
+
+async def list_models(x: Exchange) -> None:
+    await x.authenticate()
+    await x.describe(None, {})
+    await x.decide()
+    await x.enforce()
+    created = int(x.snapshot.loaded_at)
+    models = [{"id": name, "object": "model", "created": created, "owned_by": upstream.name}
+              for name, upstream in x.snapshot.openai_by_model.items()]
+    models += [{"id": name, "object": "model", "created": created, "owned_by": "predict"}
+               for name in x.snapshot.predict_by_name]
+    await x.record(200)
+    await send_json(x.send, 200, {"object": "list", "data": models}, x.decision_headers())
+
+
+async def retrieve_model(x: Exchange, name: str) -> None:
+    await x.authenticate()
+    upstream = x.snapshot.openai_by_model.get(name)
+    if upstream is None:
+        await x.reject(404, f"the model '{name}' does not exist", "model_not_found",
+                       rule="input.model_not_found")
+    assert upstream is not None
+    await x.describe(name, {})
+    await x.decide()
+    await x.enforce()
+    await x.record(200)
+    await send_json(x.send, 200, {"id": name, "object": "model",
+                                  "created": int(x.snapshot.loaded_at), "owned_by": upstream.name},
+                    x.decision_headers())

@@ -1,0 +1,126 @@
+"""The gateway's long-lived state, and the snapshot that reload swaps.
+
+Everything a request reads from configuration sits in one immutable ``Snapshot``;
+reload builds a complete new one and replaces the reference in a single
+assignment, so a request never sees half of an old policy and half of a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from atlasgate.audit.log import DecisionLog
+from atlasgate.auth import KeyStore
+from atlasgate.config.load import load_config
+from atlasgate.config.schema import GatewayConfig, OpenAIUpstream, PredictUpstream
+from atlasgate.errors import AtlasGateError
+from atlasgate.features.store import MemoryStateStore, StateStore
+from atlasgate.features.windows import RequestWindows
+from atlasgate.gateway.review import ReviewQueue
+from atlasgate.gateway.upstream import UpstreamClient
+from atlasgate.policy.engine import PolicySet
+from atlasgate.policy.load import load_policy
+
+log = logging.getLogger("atlasgate")
+
+Observer = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    config: GatewayConfig
+    policy: PolicySet
+    keys: KeyStore
+    openai_by_model: dict[str, OpenAIUpstream]
+    openai_default: OpenAIUpstream | None
+    predict_by_name: dict[str, PredictUpstream]
+    upstream_auth: dict[str, str]
+    loaded_at: float
+
+    @classmethod
+    def build(cls, config: GatewayConfig) -> Snapshot:
+        by_model: dict[str, OpenAIUpstream] = {}
+        default = None
+        for upstream in config.upstreams.openai:
+            for model in upstream.models:
+                by_model.setdefault(model, upstream)
+            if not upstream.models and default is None:
+                default = upstream
+        auth = {}
+        for upstream in config.upstreams.openai:
+            if upstream.api_key_env and os.environ.get(upstream.api_key_env):
+                auth[upstream.name] = f"Bearer {os.environ[upstream.api_key_env]}"
+        return cls(
+            config=config,
+            policy=load_policy(config),
+            keys=KeyStore(config.keys),
+            openai_by_model=by_model,
+            openai_default=default,
+            predict_by_name={p.name: p for p in config.upstreams.predict},
+            upstream_auth=auth,
+            loaded_at=time.time(),
+        )
+
+    def openai_upstream(self, model: str) -> OpenAIUpstream | None:
+        return self.openai_by_model.get(model) or self.openai_default
+
+
+class Gateway:
+    def __init__(
+        self, config: GatewayConfig, *, config_path: str | None = None,
+        store: StateStore | None = None, decision_log: DecisionLog | None = None,
+    ) -> None:
+        self.config_path = config_path
+        self.snapshot = Snapshot.build(config)
+        self.store = store or MemoryStateStore(config.features.max_keys)
+        self.windows = RequestWindows(config.features, self.store)
+        self.upstream = UpstreamClient()
+        self.reviews = ReviewQueue()
+        self.decision_log = decision_log
+        self.observers: list[Observer] = []
+        self.started = False
+
+    async def start(self) -> None:
+        if self.started:
+            return
+        await self.upstream.start()
+        if self.decision_log is None:
+            self.decision_log = await DecisionLog.open(self.snapshot.config.audit)
+        self.started = True
+
+    async def close(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        await self.upstream.close()
+        if self.decision_log is not None:
+            await self.decision_log.close()
+        await self.store.close()
+
+    def reload(self) -> tuple[bool, str]:
+        """Re-read the configuration file; on any error keep the running snapshot."""
+        if self.config_path is None:
+            return False, "the gateway runs on embedded defaults; there is no file to reload"
+        try:
+            snapshot = Snapshot.build(load_config(self.config_path))
+        except AtlasGateError as exc:
+            message = f"reload failed, keeping policy revision {self.snapshot.policy.revision}: {exc}"
+            log.error(message)
+            return False, message
+        self.snapshot = snapshot
+        message = (f"reloaded {self.config_path}: policy revision {snapshot.policy.revision}, "
+                   f"{len(snapshot.policy.rules)} rules")
+        log.warning(message)
+        return True, message
+
+    def notify(self, entry: dict[str, Any]) -> None:
+        for observer in self.observers:
+            try:
+                observer(entry)
+            except Exception:  # an observer must never break a request
+                log.exception("decision observer failed")

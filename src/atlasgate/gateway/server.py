@@ -1,0 +1,60 @@
+"""Run the gateway under uvicorn (httptools parser, uvloop), chosen by benchmark."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+
+import uvicorn
+
+from atlasgate.gateway.app import GatewayApp
+from atlasgate.gateway.runtime import Gateway
+
+
+def uvicorn_config(app: GatewayApp, host: str, port: int) -> uvicorn.Config:
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return uvicorn.Config(
+        app, host=host, port=port, loop=loop, http="httptools", lifespan="on",
+        access_log=False, log_level="warning", timeout_keep_alive=30,
+        timeout_graceful_shutdown=10, server_header=False, date_header=False,
+    )
+
+
+class GatewayServer:
+    """A uvicorn server around one Gateway; ``started`` is set once it accepts connections."""
+
+    def __init__(self, gateway: Gateway, host: str, port: int, *, handle_signals: bool = True):
+        self.gateway = gateway
+        self.app = GatewayApp(gateway, handle_sighup=handle_signals)
+        self.server = uvicorn.Server(uvicorn_config(self.app, host, port))
+        if not handle_signals:
+            self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+    @property
+    def started(self) -> bool:
+        return bool(self.server.started)
+
+    @property
+    def port(self) -> int:
+        for server in self.server.servers:
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        raise RuntimeError("server is not listening")
+
+    async def serve(self) -> None:
+        await self.server.serve()
+
+    async def wait_started(self, task: asyncio.Task[None]) -> None:
+        while not self.server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the gateway stopped during start-up")
+            await asyncio.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+
+def configure_logging(level: str = "WARNING") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,58 @@
+"""Policy rules compiled once: a CEL program per rule, evaluated per Event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cel
+
+from atlasgate.errors import PolicyError
+from atlasgate.policy.decision import Action, Severity
+
+# Errors that mean "this Event does not have the field the rule reads": the rule
+# simply does not apply. Anything else is a real evaluation failure.
+_ABSENT_MARKERS = ("no such key", "undeclared reference", "no such field", "NoSuchKey")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    description: str
+    condition: str
+    action: Action
+    severity: Severity
+    techniques: tuple[str, ...]
+    constraint: dict[str, Any]
+    phase: str
+    source: str
+    program: Any
+    roots: tuple[str, ...]
+
+    def matches(self, nested: dict[str, Any]) -> bool:
+        context = {root: nested[root] for root in self.roots if root in nested}
+        try:
+            result = self.program.execute(context)
+        except KeyError:
+            return False
+        except Exception as exc:
+            text = str(exc)
+            if any(marker in text for marker in _ABSENT_MARKERS):
+                return False
+            raise PolicyError(f"rule {self.id}: condition failed: {text}") from None
+        if not isinstance(result, bool):
+            raise PolicyError(
+                f"rule {self.id}: condition must be true or false, got {type(result).__name__}"
+            )
+        return result
+
+
+def compile_condition(condition: str) -> tuple[Any, tuple[str, ...]]:
+    """Compile a CEL condition; raise ValueError with CEL's own pointer to the problem."""
+    try:
+        program = cel.compile(condition)
+    except Exception as exc:  # the binding raises ValueError for parse errors
+        message = str(exc).replace("<input>", "condition")
+        raise ValueError(f"invalid CEL condition: {message}") from None
+    roots = tuple(sorted({name.split(".")[0] for name in program.variables()}))
+    return program, roots
