@@ -1,0 +1,160 @@
+"""The streaming Sigma engine the gateway calls for every Event.
+
+Rules are loaded and compiled once (``from_paths``); ``evaluate`` then only picks
+the rules whose log source fits the event, skips those whose required fields are
+absent, runs the compiled predicates, and feeds matches to correlations.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from atlasgate.sigma.correlate import group_values, observe
+from atlasgate.sigma.loader import Loader, RuleSet
+from atlasgate.sigma.logsource import EventSource, accepts, event_source
+from atlasgate.sigma.match import SigmaMatch
+from atlasgate.sigma.matchers import parse_timestamp
+from atlasgate.sigma.problems import RuleProblem, SigmaRulesError
+from atlasgate.sigma.rules import CompiledCorrelation, CompiledRule
+from atlasgate.sigma.state import CorrelationState, MemoryCorrelationState
+
+_MAX_SOURCES = 1024
+
+
+def load_rules(
+    paths: Sequence[str | Path], *, expand_placeholders: dict[str, Any] | None = None
+) -> RuleSet:
+    """Load and compile rules without raising: errors and warnings are in ``problems``."""
+    return Loader(expand_placeholders).load_paths(list(paths))
+
+
+def event_time(fields: Mapping[str, Any]) -> float:
+    moment = parse_timestamp(fields.get("@timestamp"))
+    return moment.timestamp() if moment is not None else time.time()
+
+
+class SigmaEngine:
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        state: CorrelationState | None = None,
+        *,
+        ignore_logsource: bool = False,
+    ) -> None:
+        if ruleset.errors:
+            raise SigmaRulesError(ruleset.problems)
+        self.rules: list[CompiledRule] = ruleset.rules
+        self.correlations: list[CompiledCorrelation] = ruleset.correlations
+        self.warnings: list[RuleProblem] = ruleset.warnings
+        self.state: CorrelationState = state if state is not None else MemoryCorrelationState()
+        self.ignore_logsource = ignore_logsource
+        self._plans: dict[EventSource, list[tuple[CompiledRule, tuple[str, ...]]]] = {}
+
+    @classmethod
+    def from_paths(
+        cls,
+        paths: Sequence[str | Path],
+        *,
+        expand_placeholders: dict[str, Any] | None = None,
+        state: CorrelationState | None = None,
+        ignore_logsource: bool = False,
+    ) -> SigmaEngine:
+        """Load every rule under ``paths``; raises ``SigmaRulesError`` listing all errors."""
+        ruleset = load_rules(paths, expand_placeholders=expand_placeholders)
+        return cls(ruleset, state, ignore_logsource=ignore_logsource)
+
+    @classmethod
+    def from_text(
+        cls,
+        text: str,
+        *,
+        path: str = "<rules>",
+        expand_placeholders: dict[str, Any] | None = None,
+        state: CorrelationState | None = None,
+        ignore_logsource: bool = False,
+    ) -> SigmaEngine:
+        ruleset = Loader(expand_placeholders).load_text(text, path)
+        return cls(ruleset, state, ignore_logsource=ignore_logsource)
+
+    # -- what the gateway asks once -------------------------------------------------------------
+
+    def required_windows(self) -> set[int]:
+        """Windows (seconds) over which the gateway must compute windowed ``api.*`` features.
+
+        Each rule with a window reads ``<field>_<label>`` (``api.request_count_5m``)
+        when the event carries it, else the default-window field.
+        """
+        return {rule.window for rule in self.rules if rule.window}
+
+    def rule_techniques(self) -> dict[str, tuple[str, ...]]:
+        """ATLAS technique IDs per loaded rule (detections and correlations), by rule id."""
+        return {r.key: r.techniques for r in [*self.rules, *self.correlations]}
+
+    def rule_tactics(self) -> dict[str, tuple[str, ...]]:
+        return {r.key: r.tactics for r in [*self.rules, *self.correlations]}
+
+    # -- the hot path ---------------------------------------------------------------------------
+
+    def _plan(self, source: EventSource) -> list[tuple[CompiledRule, tuple[str, ...]]]:
+        plan = self._plans.get(source)
+        if plan is None:
+            plan = [
+                (rule, tuple(sorted(rule.required)))
+                for rule in self.rules
+                if self.ignore_logsource or accepts(rule.logsource, source)
+            ]
+            if len(self._plans) >= _MAX_SOURCES:
+                self._plans.clear()
+            self._plans[source] = plan
+        return plan
+
+    def evaluate(self, event: Any, now: float | None = None) -> list[SigmaMatch]:
+        """Matches of every rule and correlation on one event (flat dotted fields or ``Event``)."""
+        fields: Mapping[str, Any] = event.flat() if hasattr(event, "flat") else event
+        keyword_text: list[str | None] = [None]
+        matches: list[SigmaMatch] = []
+        event_id = fields.get("event.id")
+        ids = (str(event_id),) if event_id is not None else ()
+        at = now
+        for rule, required in self._plan(event_source(fields)):
+            for name in required:
+                if name not in fields:
+                    break
+            else:
+                if not rule.check(fields, keyword_text):
+                    continue
+                if at is None:
+                    at = event_time(fields)
+                if rule.output:
+                    matches.append(SigmaMatch(
+                        rule.key, rule.title, rule.level, rule.techniques, rule.tactics, ids,
+                        {}, rule.action, "detection", None, rule.name, at,
+                    ))
+                for correlation in rule.correlations:
+                    self._feed(correlation, rule.key, fields, ids, at, matches)
+        return matches
+
+    def _feed(
+        self,
+        correlation: CompiledCorrelation,
+        rule_key: str,
+        fields: Mapping[str, Any],
+        ids: tuple[str, ...],
+        at: float,
+        matches: list[SigmaMatch],
+    ) -> None:
+        group = group_values(correlation, rule_key, fields)
+        fired = observe(correlation, self.state, rule_key, fields, ids, group, at)
+        if fired is None:
+            return
+        if correlation.output:
+            matches.append(SigmaMatch(
+                correlation.key, correlation.title, correlation.level, correlation.techniques,
+                correlation.tactics, fired, group, correlation.action, "correlation",
+                correlation.type, correlation.name, at,
+            ))
+        for outer in correlation.correlations:
+            self._feed(outer, correlation.key, fields, fired, at, matches)
