@@ -1,0 +1,146 @@
+"""The one canonical byte encoding of a log entry, and its decoding.
+
+An entry is ``{"logged_at": str, "prev": hex, "record": {...}, "seq": int}`` encoded as
+JSON by orjson with sorted keys, no whitespace, UTF-8. The gateway's record sits under
+``record`` so the log's own fields can never collide with it. Leaf hashes, the hash
+chain and every proof are computed over exactly these bytes, so this module is the only
+place that may produce or interpret them.
+
+Encoding is strict: datetimes, dataclasses, and subclasses of builtin types (an
+``IntEnum`` such as ``Action``) are refused rather than silently converted, because
+their JSON form would depend on the library. JSON has no NaN or infinity; orjson writes
+non-finite floats as ``null``, and that is what the log stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from atlasgate.audit.errors import EncodingError, MalformedEntryError
+
+GENESIS_PREV = "0" * 64
+"""The ``prev`` of entry 0: there is no earlier entry to chain to."""
+
+DECISION_ID_KEY = "decision_id"
+MAX_DECISION_ID_LENGTH = 256
+
+_OPTIONS = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+_ENTRY_KEYS = frozenset({"logged_at", "prev", "record", "seq"})
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """A decoded entry: the log's own fields and the gateway's record."""
+
+    seq: int
+    prev: str
+    logged_at: str
+    record: dict[str, Any]
+
+    @property
+    def decision_id(self) -> str:
+        return str(self.record.get(DECISION_ID_KEY, ""))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "logged_at": self.logged_at,
+            "prev": self.prev,
+            "record": self.record,
+            "seq": self.seq,
+        }
+
+
+def canonical(value: Any) -> bytes:
+    """Canonical JSON of any value; raises EncodingError for values without one."""
+    try:
+        return orjson.dumps(value, option=_OPTIONS)
+    except (orjson.JSONEncodeError, TypeError) as exc:
+        raise EncodingError(f"decision record cannot be logged: {exc}") from None
+
+
+def encode_record(record: Mapping[str, Any]) -> tuple[str, bytes]:
+    """Validate a gateway record and return its decision id and canonical bytes."""
+    if not isinstance(record, dict):
+        raise EncodingError(
+            f"decision record must be a dict, not {type(record).__name__}"
+        )
+    decision_id = record.get(DECISION_ID_KEY)
+    if not isinstance(decision_id, str) or not decision_id:
+        raise EncodingError(
+            f"decision record needs a non-empty string {DECISION_ID_KEY!r}, "
+            f"got {decision_id!r}"
+        )
+    if len(decision_id) > MAX_DECISION_ID_LENGTH:
+        raise EncodingError(
+            f"{DECISION_ID_KEY} is {len(decision_id)} characters; "
+            f"at most {MAX_DECISION_ID_LENGTH} are allowed"
+        )
+    return decision_id, canonical(record)
+
+
+def assemble_entry(seq: int, prev: str, logged_at: str, record_bytes: bytes) -> bytes:
+    """Canonical bytes of an entry from an already canonical record.
+
+    Byte-for-byte equal to ``canonical(entry.as_dict())``; it exists so a record is
+    encoded once, when it is appended, and not again inside the writer.
+    """
+    return b"".join(
+        (
+            b'{"logged_at":',
+            canonical(logged_at),
+            b',"prev":"',
+            prev.encode("ascii"),
+            b'","record":',
+            record_bytes,
+            b',"seq":',
+            str(seq).encode("ascii"),
+            b"}",
+        )
+    )
+
+
+def decode_entry(data: bytes) -> LogEntry:
+    """Decode stored bytes, insisting they are exactly the canonical form."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedEntryError(f"entry is not valid JSON: {exc}") from None
+    if not isinstance(value, dict) or set(value) != _ENTRY_KEYS:
+        raise MalformedEntryError(
+            "entry must be an object with exactly the keys logged_at, prev, record, seq"
+        )
+    seq, prev, logged_at, record = (
+        value["seq"],
+        value["prev"],
+        value["logged_at"],
+        value["record"],
+    )
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise MalformedEntryError(f"entry seq must be a non-negative integer, got {seq!r}")
+    if not isinstance(prev, str) or len(prev) != 64 or not _HEX.issuperset(prev):
+        raise MalformedEntryError("entry prev must be 64 lowercase hex digits")
+    if not isinstance(logged_at, str):
+        raise MalformedEntryError("entry logged_at must be a string")
+    if not isinstance(record, dict):
+        raise MalformedEntryError("entry record must be an object")
+    if orjson.dumps(value, option=orjson.OPT_SORT_KEYS) != data:
+        raise MalformedEntryError("entry bytes are not in canonical form")
+    return LogEntry(seq=seq, prev=prev, logged_at=logged_at, record=record)
+
+
+def format_timestamp(ns: int) -> str:
+    """RFC 3339 UTC with microseconds: sortable as text and exact to reproduce."""
+    seconds, rest = divmod(ns, 1_000_000_000)
+    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest // 1000)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

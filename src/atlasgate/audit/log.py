@@ -1,0 +1,215 @@
+"""``DecisionLog``: the asynchronous, group-committing writer the gateway appends to.
+
+``append`` encodes the record at once (so a record that cannot be logged fails in its
+caller) and returns only after the batch holding it has been committed. A single
+background task takes everything queued, hands it to one writer thread that assigns
+sequence numbers, chains and hashes the entries and commits them in one transaction,
+then resolves every waiting append. The event loop never blocks on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from atlasgate.audit.checkpoint import load_or_create_signing_key
+from atlasgate.audit.encoding import encode_record
+from atlasgate.audit.errors import AuditError, LogClosedError
+from atlasgate.audit.settings import AuditSettings
+from atlasgate.audit.sqlite_store import SQLiteLogStore
+from atlasgate.audit.store import LogStore
+from atlasgate.audit.writer import AppendReceipt, SignedCheckpoint, TreeWriter
+
+logger = logging.getLogger("atlasgate.audit")
+
+_T = TypeVar("_T")
+_Pending = tuple[str, bytes, "asyncio.Future[AppendReceipt]"]
+
+
+class DecisionLog:
+    """Append-only, hash-chained, Merkle-tree decision log with signed checkpoints.
+
+    Use ``await DecisionLog.open(settings)``, ``await log.append(record)`` for every
+    decision, and ``await log.close()`` on shutdown (it drains the queue and signs a final
+    checkpoint). A record is a JSON-safe dict with a non-empty string ``decision_id``.
+    """
+
+    def __init__(
+        self,
+        settings: AuditSettings,
+        *,
+        store: LogStore | None = None,
+        signing_key: Ed25519PrivateKey | None = None,
+    ) -> None:
+        self.settings = settings
+        self._store = store
+        self._key = signing_key
+        self._writer: TreeWriter | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._queue: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self._committer: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._closing = False
+        self._closed: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        settings: AuditSettings,
+        *,
+        store: LogStore | None = None,
+        signing_key: Ed25519PrivateKey | None = None,
+    ) -> DecisionLog:
+        log = cls(settings, store=store, signing_key=signing_key)
+        await log.start()
+        return log
+
+    async def start(self) -> None:
+        if self._loop is not None:
+            raise AuditError("decision log already started")
+        self._loop = asyncio.get_running_loop()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlasgate-audit")
+        try:
+            self._writer = await self._in_writer(self._open_writer)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._closing = True
+            raise
+        self._committer = asyncio.create_task(self._commit_loop(), name="audit-commit")
+        self._ticker = asyncio.create_task(self._checkpoint_timer(), name="audit-checkpoint")
+
+    def _open_writer(self) -> TreeWriter:
+        settings = self.settings
+        key = self._key or load_or_create_signing_key(Path(settings.signing_key))
+        if self._store is None:
+            self._store = SQLiteLogStore(
+                settings.path, settings.sync, busy_timeout=settings.busy_timeout
+            )
+        try:
+            return TreeWriter(self._store, key, settings.origin)
+        except BaseException:
+            self._store.close()
+            raise
+
+    async def _in_writer(self, function: Callable[..., _T], *args: Any) -> _T:
+        if self._loop is None or self._executor is None:
+            raise AuditError("decision log is not started")
+        return await self._loop.run_in_executor(self._executor, function, *args)
+
+    @property
+    def size(self) -> int:
+        """Number of committed entries."""
+        return self._require_writer().size
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self._require_writer().key.public_key()
+
+    def _require_writer(self) -> TreeWriter:
+        if self._writer is None:
+            raise AuditError("decision log is not started")
+        return self._writer
+
+    async def append(self, record: Mapping[str, Any]) -> AppendReceipt:
+        """Log one decision; returns once it is durable, or raises AuditError."""
+        if self._closing or self._loop is None:
+            raise LogClosedError("decision log is closed" if self._closing else "not started")
+        decision_id, data = encode_record(record)
+        future: asyncio.Future[AppendReceipt] = self._loop.create_future()
+        self._queue.append((decision_id, data, future))
+        self._wake.set()
+        return await future
+
+    async def checkpoint(self) -> SignedCheckpoint:
+        """Sign and store a checkpoint of everything committed so far."""
+        writer = self._require_writer()
+        if self._executor is None or (self._closed is not None and self._closed.done()):
+            raise LogClosedError("decision log is closed")
+        return await self._in_writer(writer.checkpoint)
+
+    async def _commit_loop(self) -> None:
+        writer = self._require_writer()
+        every = self.settings.checkpoint_every
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch = self._queue[: self.settings.max_batch]
+                del self._queue[: self.settings.max_batch]
+                await self._commit(writer, batch)
+                done = writer.checkpointed_size or 0
+                if writer.size - done >= every:
+                    await self._checkpoint_quietly()
+            if self._closing:
+                return
+
+    async def _commit(self, writer: TreeWriter, batch: list[_Pending]) -> None:
+        items = [(decision_id, data) for decision_id, data, _ in batch]
+        try:
+            receipts = await self._in_writer(writer.write, items)
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, AuditError) else f"decision log write failed: {exc!r}"
+            logger.error("%s (%d decisions not logged)", reason, len(batch))
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(AuditError(reason))
+            return
+        for (_, _, future), receipt in zip(batch, receipts, strict=True):
+            if not future.done():
+                future.set_result(receipt)
+
+    async def _checkpoint_quietly(self) -> None:
+        try:
+            await self.checkpoint()
+        except AuditError as exc:
+            logger.error("cannot write checkpoint: %s", exc)
+
+    async def _checkpoint_timer(self) -> None:
+        writer = self._require_writer()
+        while True:
+            await asyncio.sleep(self.settings.checkpoint_interval)
+            if writer.size != writer.checkpointed_size:
+                await self._checkpoint_quietly()
+
+    async def close(self) -> None:
+        """Write everything queued, sign a final checkpoint, release the store. Idempotent."""
+        if self._closed is not None:
+            await asyncio.shield(self._closed)
+            return
+        self._closing = True
+        if self._loop is None or self._writer is None:
+            return
+        self._closed = self._loop.create_future()
+        try:
+            if self._ticker is not None:
+                self._ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._ticker
+            self._wake.set()
+            if self._committer is not None:
+                await self._committer
+            await self._checkpoint_quietly()
+            store = self._store
+            if store is not None:
+                await self._in_writer(store.close)
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+            self._closed.set_result(None)
+
+    async def __aenter__(self) -> DecisionLog:
+        if self._loop is None:
+            await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

@@ -1,0 +1,112 @@
+"""The writer side of the log: sequence numbers, the hash chain, the tree, checkpoints.
+
+Only the log's writer thread calls into a ``TreeWriter``. A batch is assembled against a
+copy of the state and the state advances only after the store has committed it, so a
+failed write leaves no gap: the next batch reuses the same sequence numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from atlasgate.audit.checkpoint import Checkpoint, parse_note, sign_checkpoint
+from atlasgate.audit.encoding import assemble_entry, format_timestamp
+from atlasgate.audit.errors import AuditError
+from atlasgate.audit.merkle import HASH_SIZE, CompactRange, leaf_hash
+from atlasgate.audit.store import LogStore, TreeState
+
+GENESIS_LEAF = bytes(HASH_SIZE)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendReceipt:
+    """Proof of acknowledgement: the entry's position and leaf hash, durable on return."""
+
+    seq: int
+    leaf_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCheckpoint:
+    checkpoint: Checkpoint
+    note: str
+
+    @property
+    def tree_size(self) -> int:
+        return self.checkpoint.tree_size
+
+    @property
+    def root(self) -> bytes:
+        return self.checkpoint.root
+
+
+class TreeWriter:
+    def __init__(self, store: LogStore, key: Ed25519PrivateKey, origin: str) -> None:
+        self.store = store
+        self.key = key
+        self.origin = origin
+        self.tree = CompactRange()
+        self.last_leaf = GENESIS_LEAF
+        self.last_checkpoint: SignedCheckpoint | None = None
+        self._resume()
+
+    @property
+    def size(self) -> int:
+        return self.tree.size
+
+    @property
+    def checkpointed_size(self) -> int | None:
+        return None if self.last_checkpoint is None else self.last_checkpoint.tree_size
+
+    def _resume(self) -> None:
+        size = self.store.size()
+        state = self.store.load_state()
+        last = self.store.leaf_hashes(size - 1, size)[0] if size else GENESIS_LEAF
+        if state is not None and state.size == size and state.last_leaf == last:
+            self.tree = CompactRange(state.size, state.nodes)
+        else:
+            self.tree = CompactRange.from_leaves(self.store.leaf_hashes(0, size))
+        self.last_leaf = last
+        stored = self.store.latest_checkpoint()
+        if stored is not None:
+            try:
+                checkpoint, _, _ = parse_note(stored.note)
+            except AuditError:
+                return
+            self.last_checkpoint = SignedCheckpoint(checkpoint, stored.note)
+
+    def write(self, batch: list[tuple[str, bytes]]) -> list[AppendReceipt]:
+        tree = self.tree.copy()
+        prev = self.last_leaf
+        logged_at = format_timestamp(time.time_ns())
+        rows = []
+        receipts = []
+        for decision_id, record_bytes in batch:
+            seq = tree.size
+            data = assemble_entry(seq, prev.hex(), logged_at, record_bytes)
+            prev = leaf_hash(data)
+            tree.append(prev)
+            rows.append((seq, decision_id, prev, data))
+            receipts.append(AppendReceipt(seq, prev))
+        self.store.append_batch(rows, TreeState(tree.size, prev, tree.nodes))
+        self.tree = tree
+        self.last_leaf = prev
+        return receipts
+
+    def checkpoint(self) -> SignedCheckpoint:
+        """Sign the current tree, unless the latest checkpoint already covers it."""
+        if self.last_checkpoint is not None and self.last_checkpoint.tree_size == self.size:
+            return self.last_checkpoint
+        checkpoint = Checkpoint(
+            origin=self.origin,
+            tree_size=self.size,
+            root=self.tree.root(),
+            timestamp=format_timestamp(time.time_ns()),
+        )
+        note = sign_checkpoint(checkpoint, self.key)
+        self.store.append_checkpoint(checkpoint.tree_size, note)
+        self.last_checkpoint = SignedCheckpoint(checkpoint, note)
+        return self.last_checkpoint
