@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import logging
+import signal
+import threading
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -21,15 +25,38 @@ def uvicorn_config(app: GatewayApp, host: str, port: int) -> uvicorn.Config:
     )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, but a handled SIGTERM/SIGINT ends ``serve()`` normally after the drain.
+
+    uvicorn re-raises the signal once it has shut down, which kills the process
+    before the caller can close what it opened (the demo's sample upstreams).
+    """
+
+    def __init__(self, config: uvicorn.Config, handle_signals: bool) -> None:
+        super().__init__(config)
+        self.handle_signals = handle_signals
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit)
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 class GatewayServer:
     """A uvicorn server around one Gateway; ``started`` is set once it accepts connections."""
 
     def __init__(self, gateway: Gateway, host: str, port: int, *, handle_signals: bool = True):
         self.gateway = gateway
         self.app = GatewayApp(gateway, handle_sighup=handle_signals)
-        self.server = uvicorn.Server(uvicorn_config(self.app, host, port))
-        if not handle_signals:
-            self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.server = _Server(uvicorn_config(self.app, host, port), handle_signals)
 
     @property
     def started(self) -> bool:
