@@ -156,3 +156,26 @@ def validate_layer(layer: Any, index: AtlasIndex | None = None) -> list[str]:
         if not isinstance(item, Mapping) or not {"label", "color"} <= set(item):
             problems.append(f"legendItems[{i}] needs a label and a color")
     return problems
+
+
+def threatmodel_layer(model: Any) -> dict[str, Any]:
+    """Applicable techniques scored by their highest residual risk, coloured by coverage."""
+    from atlasgate.atlas.report_html import STATUS_COLOURS, STATUS_TEXT
+
+    status = model.technique_status()
+    notes: dict[str, list[str]] = {}
+    residual: dict[str, float] = {}
+    for a in model.assets:
+        for t in a.threats:
+            tid = t.technique.id
+            names = ", ".join(c.control.name for c in t.controls) or "no control"
+            notes.setdefault(tid, []).append(f"{a.asset.id}: {t.status} ({names})")
+            residual[tid] = max(residual.get(tid, 0.0), t.residual)
+    marks = {tid: Mark(residual[tid], STATUS_COLOURS[st], "; ".join(notes[tid]))
+             for tid, st in status.items()}
+    legend = [(STATUS_TEXT[s], c) for s, c in STATUS_COLOURS.items() if s != "n/a"]
+    return build_layer(model.index, marks, name=f"Threat model: {model.system}",
+                       description="ATLAS techniques that apply to the assets; score is the "
+                                   "highest residual risk (impact x likelihood after controls)",
+                       gradient=("#ffffff", "#e45756"), max_score=25, legend=legend,
+                       metadata=(("assets", model.source),))
