@@ -1,0 +1,102 @@
+"""Bad input gets a clear error, is recorded as a decision, and never harms the process."""
+
+from __future__ import annotations
+
+import socket
+
+import orjson
+
+from gateway_harness import RunningGateway, http
+
+CHAT = "/v1/chat/completions"
+
+
+def test_malformed_json_is_400_and_logged(gateway: RunningGateway) -> None:
+    reply = http("POST", gateway.url + CHAT, b'{"model": "sample-chat", "messages": [')
+    assert reply.status == 400
+    error = reply.json()["error"]
+    assert error["code"] == "invalid_json"
+    assert "malformed JSON" in error["message"]
+    assert gateway.entries[-1]["decision"]["rule"] == "input.invalid_json"
+
+
+def test_invalid_utf8_is_400(gateway: RunningGateway) -> None:
+    reply = http("POST", gateway.url + CHAT, b'{"model": "sample-chat", "x": "\xff\xfe"}')
+    assert reply.status == 400
+    assert reply.json()["error"]["code"] == "invalid_encoding"
+
+
+def test_deeply_nested_json_is_400(gateway: RunningGateway) -> None:
+    body = b'{"model": "sample-chat", "messages": ' + b"[" * 200 + b"]" * 200 + b"}"
+    reply = http("POST", gateway.url + CHAT, body)
+    assert reply.status == 400
+    assert reply.json()["error"]["code"] == "json_too_deep"
+
+
+def test_non_object_body_is_400(gateway: RunningGateway) -> None:
+    reply = http("POST", gateway.url + CHAT, b"[1, 2, 3]")
+    assert reply.status == 400
+    assert "expected a JSON object" in reply.json()["error"]["message"]
+
+
+def test_messages_must_be_a_list_of_roles(gateway: RunningGateway) -> None:
+    reply = http("POST", gateway.url + CHAT, orjson.dumps(
+        {"model": "sample-chat", "messages": [{"content": "no role"}]}))
+    assert reply.status == 400
+    assert reply.json()["error"]["param"] == "messages[0]"
+
+
+def test_oversized_body_is_refused_before_it_is_read(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(limits={"max_body_bytes": 1000})
+    port = int(gw.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        # Declare 50 MB but send only the headers: the answer must come without the body.
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer ag-test-user-key-0123456789\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n")
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert b"exceeds the limit of 1000 bytes" in answer
+
+
+def test_chunked_body_over_the_limit_is_413(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(limits={"max_body_bytes": 1000})
+    body = orjson.dumps({"model": "sample-chat", "messages": [{"role": "user", "content": "x" * 5000}]})
+    reply = http("POST", gw.url + CHAT, body)
+    assert reply.status == 413
+    assert gw.entries[-1]["decision"]["rule"] == "input.body_too_large"
+
+
+def test_unknown_route_and_wrong_method(gateway: RunningGateway) -> None:
+    assert http("GET", gateway.url + "/v1/nothing").status == 404
+    reply = http("GET", gateway.url + CHAT)
+    assert reply.status == 405
+    assert reply.headers["allow"] == "POST"
+
+
+def test_the_gateway_keeps_serving_after_bad_input(gateway: RunningGateway) -> None:
+    for body in (b"", b"{", b"\x00\x01", b'{"model": 5}', b"null"):
+        assert http("POST", gateway.url + CHAT, body).status == 400
+    ok = http("POST", gateway.url + CHAT, orjson.dumps(
+        {"model": "sample-chat", "messages": [{"role": "user", "content": "still there?"}]}))
+    assert ok.status == 200
+
+
+def test_policy_error_fails_closed_by_default(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(policy={"include_defaults": False, "rules": [
+        {"id": "broken", "condition": "llm.prompt > 5", "action": "LOG"}]})
+    reply = http("POST", gw.url + CHAT, orjson.dumps(
+        {"model": "sample-chat", "messages": [{"role": "user", "content": "hi"}]}))
+    assert reply.status == 403
+    assert gw.entries[-1]["decision"]["rule"] == "policy.error"
+
+
+def test_policy_error_fails_open_when_configured(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(fail_mode="open", policy={"include_defaults": False, "rules": [
+        {"id": "broken", "condition": "llm.prompt > 5", "action": "LOG"}]})
+    reply = http("POST", gw.url + CHAT, orjson.dumps(
+        {"model": "sample-chat", "messages": [{"role": "user", "content": "hi"}]}))
+    assert reply.status == 200
+    decision = gw.entries[-1]["decision"]
+    assert decision["action"] == "ALLOW"
+    assert "fail_mode=open" in decision["reasons"][0]
