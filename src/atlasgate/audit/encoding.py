@@ -6,10 +6,11 @@ JSON by orjson with sorted keys, no whitespace, UTF-8. The gateway's record sits
 chain and every proof are computed over exactly these bytes, so this module is the only
 place that may produce or interpret them.
 
-Encoding is strict: datetimes, dataclasses, and subclasses of builtin types (an
-``IntEnum`` such as ``Action``) are refused rather than silently converted, because
-their JSON form would depend on the library. JSON has no NaN or infinity; orjson writes
-non-finite floats as ``null``, and that is what the log stores.
+Records should hold plain JSON values. Datetimes, dataclasses and subclasses of str,
+int, dict or list are refused rather than converted, because their JSON form would be a
+library's choice. Enums are written as their value (``Action.BLOCK`` becomes ``4``), so
+records should carry ``action.name``. JSON has no NaN or infinity; non-finite floats are
+written as ``null``, and that is what the log stores.
 """
 
 from __future__ import annotations
