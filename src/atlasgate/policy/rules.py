@@ -12,7 +12,8 @@ from atlasgate.policy.decision import Action, Severity
 
 # Errors that mean "this Event does not have the field the rule reads": the rule
 # simply does not apply. Anything else is a real evaluation failure.
-_ABSENT_MARKERS = ("no such key", "undeclared reference", "no such field", "NoSuchKey")
+_ABSENT_MARKERS = ("no such key", "undeclared reference", "no such field", "NoSuchKey",
+                   "Undefined variable")
 
 
 @dataclass(frozen=True, slots=True)

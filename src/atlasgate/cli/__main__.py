@@ -1,0 +1,3 @@
+from atlasgate.cli.main import main
+
+main()
