@@ -1,0 +1,1 @@
+"""Training-data integrity: profiles of trusted data, batch checks, provenance manifests."""

@@ -1,0 +1,85 @@
+"""Suspected label flips: rows whose label the trusted baseline model confidently contradicts.
+
+Confident-learning style, but the model is trained on the trusted baseline, so the
+batch's probabilities are out-of-sample without cross-validating poisoned rows into
+the model. A row is suspect when the model gives its label less probability than
+clean baseline rows almost ever get, and is as sure of another class as it usually
+is on clean rows of that class. Agreement of the row's nearest neighbours in the
+batch is reported as a second, independent opinion.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.neighbors import NearestNeighbors
+
+from atlasgate.data.checks.context import BatchView
+from atlasgate.data.report import DataFinding
+from atlasgate.data.stats import binomial_excess
+from atlasgate.data.techniques import BY_CHECK
+
+NEIGHBOURS = 10
+
+
+def label_flips(view: BatchView) -> list[DataFinding]:
+    model = view.profile.label_model
+    labels = view.labels
+    if model is None or labels is None:
+        return []
+    known = np.flatnonzero(labels >= 0)
+    if known.size == 0:
+        return []
+    proba = model.proba(view.matrix[known])
+    y = labels[known]
+    predicted = proba.argmax(axis=1)
+    p_label = proba[np.arange(known.size), y]
+    p_predicted = proba[np.arange(known.size), predicted]
+    suspect = (predicted != y) & (p_label < model.low) & (p_predicted >= 0.5 * model.confidence[predicted])
+    rows = known[suspect]
+    if rows.size == 0:
+        return []
+    clean_rate = max(model.clean_rate, 1.0 / (view.n + 1))
+    p_value = binomial_excess(int(rows.size), int(known.size), clean_rate)
+    share = rows.size / view.m
+    settings = view.settings
+    strength = settings.strength(p_value, True, share >= settings.strong_share)
+    agreement = _neighbour_agreement(view, known, y, predicted, suspect)
+    classes = view.profile.classes
+    order = np.argsort(p_label[suspect])
+    examples = ", ".join(
+        f"row {int(rows[i])}: labelled {classes[y[suspect][i]]!r}, model says "
+        f"{classes[predicted[suspect][i]]!r} ({p_predicted[suspect][i]:.2f})"
+        for i in order[:4]
+    )
+    expected = clean_rate * known.size
+    return [
+        DataFinding(
+            check="label_flips",
+            test="confident learning with a baseline-trained model (out-of-sample "
+            "probabilities, per-class thresholds); binomial test against the clean rate",
+            techniques=BY_CHECK["label_flips"],
+            strength=strength,
+            explanation=f"{rows.size} row(s) ({share:.1%}) carry a label the baseline model "
+            f"confidently contradicts (about {expected:.1f} expected in a clean batch); "
+            f"{agreement:.0%} of them are also outvoted by their nearest neighbours in the "
+            f"batch; e.g. {examples}",
+            rows=tuple(int(r) for r in rows[order]),
+            features=(view.profile.label or "",),
+            p_value=p_value,
+            effect={"share": share, "expected_share": clean_rate, "neighbour_agreement": agreement},
+            detail={"suggested": {int(rows[i]): classes[predicted[suspect][i]] for i in order[:50]}},
+        )
+    ]
+
+
+def _neighbour_agreement(
+    view: BatchView, known: np.ndarray, y: np.ndarray, predicted: np.ndarray, suspect: np.ndarray
+) -> float:
+    if known.size <= NEIGHBOURS:
+        return 0.0
+    matrix = view.matrix[known]
+    nn = NearestNeighbors(n_neighbors=NEIGHBOURS + 1).fit(matrix)
+    _, neighbours = nn.kneighbors(matrix[suspect])
+    votes = y[neighbours[:, 1:]]
+    disagree = np.mean(votes != y[suspect][:, None], axis=1)
+    return float(np.mean(disagree >= 0.5))
