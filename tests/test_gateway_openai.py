@@ -104,3 +104,26 @@ def test_dead_upstream_is_502(make_gateway) -> None:  # type: ignore[no-untyped-
 def test_keys_identify_different_callers(gateway: RunningGateway) -> None:
     client(gateway, key=OTHER_KEY).models.list()
     assert gateway.entries[-1]["event"]["client.key_id"] == "bob"
+
+
+def test_stream_chunks_arrive_before_the_stream_ends(loop_thread, make_gateway) -> None:  # type: ignore[no-untyped-def]
+    from atlasgate.demo.upstream import start_sample_upstreams
+
+    slow = loop_thread.run(start_sample_upstreams(chunk_delay=0.1))
+    try:
+        gw = make_gateway(upstreams={"openai": [{"name": "slow-stream", "base_url": slow.chat_base_url,
+                                                 "models": ["sample-chat"]}]})
+        started = time.monotonic()
+        arrivals = []
+        stream = client(gw).chat.completions.create(
+            model="sample-chat", stream=True,
+            messages=[{"role": "user", "content": "a b c d e f g h"}])
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                arrivals.append(time.monotonic() - started)
+        assert len(arrivals) >= 8
+        # Not buffered: the first words arrive long before the last.
+        assert arrivals[-1] - arrivals[0] > 0.5
+        assert gw.entries[-1]["event"]["api.stream"] is True
+    finally:
+        loop_thread.run(slow.close())
