@@ -222,6 +222,18 @@ def _sigma_files(entry: Path) -> list[Path]:
 _RETIRED = ("deprecated", "unsupported")
 
 
+def _rule_atlas_ids(tags: list[Any], index: AtlasIndex) -> tuple[list[str], list[str]]:
+    """Tags mapped the way the Sigma engine maps them, when that engine is installed."""
+    try:
+        from atlasgate.sigma.tags import map_tags
+    except ImportError:
+        return atlas_ids_from_tags(tags, index)
+    mapping = map_tags([str(t) for t in tags])
+    techniques = [t for t in mapping.techniques if index.known(t)]
+    tactics = [t for t in mapping.tactics if t in index.tactics]
+    return techniques, tactics
+
+
 def sigma_controls(config: Mapping[str, Any], base: Path, index: AtlasIndex,
                    warnings: list[str]) -> list[Control]:
     sigma = config.get("sigma") if isinstance(config.get("sigma"), Mapping) else {}
@@ -240,7 +252,7 @@ def sigma_controls(config: Mapping[str, Any], base: Path, index: AtlasIndex,
             for rule in load_yaml_documents(file):
                 if not isinstance(rule, Mapping) or not ({"detection", "correlation"} & set(rule)):
                     continue
-                techniques, tactics = atlas_ids_from_tags(rule.get("tags") or [], index)
+                techniques, tactics = _rule_atlas_ids(rule.get("tags") or [], index)
                 extra = rule.get("atlasgate")
                 action = extra.get("action") if isinstance(extra, Mapping) else None
                 strength = Strength.of_action(action) if action else Strength.DETECT
