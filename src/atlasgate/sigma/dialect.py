@@ -134,7 +134,7 @@ def _comparison_strings(definition: Any, path: tuple[Any, ...]):
 
 
 def _window_label(seconds: int) -> str:
-    for unit, size in (("h", 3600), ("m", 60)):
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
