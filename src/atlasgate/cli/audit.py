@@ -43,6 +43,7 @@ def _errors_as_exit(function: _F) -> _F:
 
 def _fallback_settings(path: Path) -> Any:
     import yaml
+    from pydantic import ValidationError
 
     from atlasgate.audit.settings import AuditSettings
     from atlasgate.errors import ConfigError
@@ -60,8 +61,12 @@ def _fallback_settings(path: Path) -> Any:
         raise ConfigError("the audit section must be a mapping", str(path))
     try:
         settings = AuditSettings.model_validate(section)
-    except ValueError as exc:
-        raise ConfigError(f"audit: {exc}", str(path)) from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            ".".join(["audit", *map(str, error["loc"])]) + f": {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigError(problems, str(path)) from None
     base = path.resolve().parent
     resolve = lambda value: str(value if Path(value).is_absolute() else base / value)  # noqa: E731
     return settings.model_copy(
