@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -87,6 +88,17 @@ class Exchange:
         self.event.update(fields)
         self.event[ev.API_MODEL] = model
         await self.gateway.windows.enrich(self.event, time.time())
+
+    async def detect(self, detector: str, work: Awaitable[None]) -> None:
+        """Run a detector stage; an exception follows ``fail_mode`` instead of crashing."""
+        try:
+            await work
+        except Exception as exc:
+            log.exception("detector %s failed", detector)
+            if self.snapshot.config.fail_mode == "closed":
+                await self.reject(503, f"detector {detector} failed; request refused "
+                                  "(fail_mode=closed)", "detector_error", rule="detector.error")
+            self.event[f"detection.{detector}.error"] = type(exc).__name__
 
     async def decide(self, phase: str = "request") -> Decision:
         """Run the policy; a failing rule follows ``fail_mode`` instead of crashing."""

@@ -32,6 +32,9 @@ async def predict(x: Exchange, name: str, version: str) -> None:
         await x.reject(exc.status, exc.message, exc.code, rule=f"input.{exc.code}", param=exc.param)
     await x.describe(name, fields)
     x.event[ev.API_UPSTREAM] = upstream.name
+    monitor = x.gateway.model_access
+    if monitor is not None:
+        await x.detect("model_access", monitor.observe(x.event, body, version))
     await x.decide()
     decision = await x.enforce()
     url = upstream.base_url + path.format(model=upstream.upstream_model or name)
@@ -50,6 +53,8 @@ async def predict(x: Exchange, name: str, version: str) -> None:
         except orjson.JSONDecodeError:
             data = None
         if isinstance(data, dict):
+            if monitor is not None:
+                await x.detect("model_access", monitor.observe_response(x.event, data, version))
             response_decision = await x.decide("response")
             constraint = constraints.combine([decision.constraints, response_decision.constraints])
             changed = constraints.constrain_predict_response(data, constraint)

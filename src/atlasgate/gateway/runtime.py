@@ -7,6 +7,7 @@ assignment, so a request never sees half of an old policy and half of a new one.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import time
@@ -83,6 +84,7 @@ class Gateway:
         self.reviews = ReviewQueue()
         self.decision_log = decision_log
         self.observers: list[Observer] = []
+        self.model_access = _model_access_monitor(config, self.store)
         self.started = False
 
     async def start(self) -> None:
@@ -124,3 +126,14 @@ class Gateway:
                 observer(entry)
             except Exception:  # an observer must never break a request
                 log.exception("decision observer failed")
+
+
+def _model_access_monitor(config: GatewayConfig, store: StateStore) -> Any:
+    """The per-caller query-stream monitor for predict routes, when installed."""
+    if importlib.util.find_spec("atlasgate.features.model_access") is None:
+        return None
+    if importlib.util.find_spec("atlasgate.features.model_access.monitor") is None:
+        return None
+    from atlasgate.features.model_access.monitor import ModelAccessMonitor
+
+    return ModelAccessMonitor(config, store)
