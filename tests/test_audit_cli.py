@@ -248,10 +248,11 @@ def test_a_bad_config_is_reported_with_its_file(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "gateway.yaml" in result.output
     assert "sync" in result.output
-    with pytest.raises(ConfigError, match=r"gateway\.yaml: audit: .*sync"):
+    expected = r"gateway\.yaml:2: audit\.sync: Input should be 'normal' or 'full'"
+    with pytest.raises(ConfigError, match=expected):
         _fallback_settings(config)
     config.write_text("audit: [1, 2]\n")
-    with pytest.raises(ConfigError, match="mapping"):
+    with pytest.raises(ConfigError, match=r"gateway\.yaml:1: the audit section must be a mapping"):
         _fallback_settings(config)
 
 

@@ -41,7 +41,24 @@ def _errors_as_exit(function: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
+def _line_of(node: Any, keys: list[str]) -> int | None:
+    """Line of the deepest mapping key along ``keys`` in a composed YAML node."""
+    line = None
+    for key in keys:
+        if not hasattr(node, "value") or not isinstance(node.value, list):
+            break
+        for key_node, value_node in node.value:
+            if getattr(key_node, "value", None) == key:
+                line = key_node.start_mark.line + 1
+                node = value_node
+                break
+        else:
+            break
+    return line
+
+
 def _fallback_settings(path: Path) -> Any:
+    """Read only the ``audit:`` section, for installations without the config package."""
     import yaml
     from pydantic import ValidationError
 
@@ -49,7 +66,8 @@ def _fallback_settings(path: Path) -> Any:
     from atlasgate.errors import ConfigError
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
     except FileNotFoundError:
         raise ConfigError("file not found", str(path)) from None
     except yaml.YAMLError as exc:
@@ -58,17 +76,21 @@ def _fallback_settings(path: Path) -> Any:
         raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", str(path), line) from None
     section = (data or {}).get("audit", {}) if isinstance(data, dict) else None
     if not isinstance(section, dict):
-        raise ConfigError("the audit section must be a mapping", str(path))
+        line = _line_of(yaml.compose(text), ["audit"])
+        raise ConfigError("the audit section must be a mapping", str(path), line)
     try:
         settings = AuditSettings.model_validate(section)
     except ValidationError as exc:
-        problems = "; ".join(
-            ".".join(["audit", *map(str, error["loc"])]) + f": {error['msg']}"
-            for error in exc.errors()
-        )
-        raise ConfigError(problems, str(path)) from None
+        error = exc.errors()[0]
+        keys = ["audit", *map(str, error["loc"])]
+        line = _line_of(yaml.compose(text), keys)
+        raise ConfigError(f"{'.'.join(keys)}: {error['msg']}", str(path), line) from None
     base = path.resolve().parent
-    resolve = lambda value: str(value if Path(value).is_absolute() else base / value)  # noqa: E731
+
+    def resolve(value: str) -> str:
+        candidate = Path(value).expanduser()
+        return str(candidate if candidate.is_absolute() else base / candidate)
+
     return settings.model_copy(
         update={"path": resolve(settings.path), "signing_key": resolve(settings.signing_key)}
     )
