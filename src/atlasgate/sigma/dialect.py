@@ -100,6 +100,8 @@ def normalize(doc: RuleDocument) -> NormalizedRule:
                              "a window with a correlation rule"))
 
     if isinstance(detection, dict):
+        for name in list(detection):
+            detection[name] = _spec_modifier_names(detection[name])
         for name, definition in detection.items():
             for path, text in _comparison_strings(definition, ("detection", name)):
                 legacy = True
@@ -115,6 +117,19 @@ def normalize(doc: RuleDocument) -> NormalizedRule:
         if tag.lower().startswith("mitre"):
             legacy = True
     return NormalizedRule(data, key, window, warnings, tags, legacy)
+
+
+def _spec_modifier_names(definition: Any) -> Any:
+    """The specification's ``utf16le`` is pySigma's ``wide``."""
+    if isinstance(definition, dict):
+        return {
+            ("|".join("wide" if m == "utf16le" else m for m in key.split("|"))
+             if isinstance(key, str) else key): value
+            for key, value in definition.items()
+        }
+    if isinstance(definition, list):
+        return [_spec_modifier_names(item) for item in definition]
+    return definition
 
 
 def _comparison_strings(definition: Any, path: tuple[Any, ...]):

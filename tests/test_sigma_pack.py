@@ -1,0 +1,54 @@
+"""Every shipped rule fires on its firing fixtures and stays quiet on its benign ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from atlasgate.sigma import SigmaEngine, load_rules
+from atlasgate.sigma.events import read_events
+
+RULES = Path(__file__).resolve().parent.parent / "rules"
+FIXTURES = RULES / "fixtures"
+RULE_FILES = sorted(RULES.glob("*.yml"))
+
+
+def _keys_defined_in(path: Path) -> set[str]:
+    ruleset = load_rules([path])
+    return {r.key for r in [*ruleset.rules, *ruleset.correlations] if r.output}
+
+
+def _fired(fixture: Path) -> set[str]:
+    engine = SigmaEngine.from_paths([RULES])
+    fired: set[str] = set()
+    for _, event, error in read_events(fixture):
+        assert error is None, f"{fixture}: {error}"
+        fired |= {m.rule_id for m in engine.evaluate(event)}
+    return fired
+
+
+def test_pack_loads_without_errors_or_warnings():
+    ruleset = load_rules([RULES])
+    assert ruleset.problems == []
+    assert len(ruleset.rules) + len(ruleset.correlations) == 18
+
+
+@pytest.mark.parametrize("rule_file", RULE_FILES, ids=lambda p: p.stem)
+def test_rule_fires_on_its_attack_fixtures(rule_file: Path):
+    assert _keys_defined_in(rule_file) <= _fired(FIXTURES / f"{rule_file.stem}.fire.jsonl")
+
+
+@pytest.mark.parametrize("rule_file", RULE_FILES, ids=lambda p: p.stem)
+def test_rule_stays_quiet_on_its_benign_fixtures(rule_file: Path):
+    assert not _keys_defined_in(rule_file) & _fired(FIXTURES / f"{rule_file.stem}.benign.jsonl")
+
+
+def test_every_rule_carries_atlas_techniques():
+    engine = SigmaEngine.from_paths([RULES])
+    techniques = engine.rule_techniques()
+    alerting = [r for r in [*engine.rules, *engine.correlations] if r.output]
+    assert all(techniques[r.key] for r in alerting)
+    covered = {t for ts in techniques.values() for t in ts}
+    assert {"AML.T0024.002", "AML.T0051.000", "AML.T0054", "AML.T0056", "AML.T0057",
+            "AML.T0029", "AML.T0034", "AML.T0020", "AML.T0015", "AML.T0012"} <= covered
