@@ -66,6 +66,7 @@ class Control:
     source: str
     tactics: tuple[str, ...] = ()
     detail: str = ""
+    action: str = ""
 
 
 @dataclass(slots=True)
@@ -163,6 +164,7 @@ def _rule_controls(rules: Iterable[Any], source: str, index: AtlasIndex,
             enabled=_enabled(rule.get("enabled", True)),
             source=where,
             detail=str(rule.get("description") or ""),
+            action=str(rule.get("action") or "LOG").strip().upper(),
         ))
     return controls
 
@@ -269,6 +271,7 @@ def sigma_controls(config: Mapping[str, Any], base: Path, index: AtlasIndex,
                     source=str(file),
                     tactics=tuple(tactics),
                     detail=str(rule.get("title") or ""),
+                    action=str(action or "LOG").strip().upper(),
                 ))
     return controls
 
