@@ -256,3 +256,15 @@ def test_settings_reject_unknown_keys_and_bad_values() -> None:
     with pytest.raises(ValueError, match="sync"):
         AuditSettings.model_validate({"sync": "sometimes"})
     assert AuditSettings().sync == "normal"
+
+
+async def test_a_second_writer_on_the_same_log_is_refused(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    async with DecisionLog(settings) as log:
+        await log.append(record(0))
+        with pytest.raises(AuditError, match="already open for writing"):
+            await DecisionLog.open(settings)
+        with open_reader(settings.path) as reader:
+            assert reader.size() == 1
+    async with DecisionLog(settings) as log:
+        assert (await log.append(record(1))).seq == 1

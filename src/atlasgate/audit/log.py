@@ -123,6 +123,8 @@ class DecisionLog:
         """Log one decision; returns once it is durable, or raises AuditError."""
         if self._closing or self._loop is None:
             raise LogClosedError("decision log is closed" if self._closing else "not started")
+        if self._committer is not None and self._committer.done():
+            raise AuditError("decision log writer has stopped; see the log for the cause")
         decision_id, data = encode_record(record)
         future: asyncio.Future[AppendReceipt] = self._loop.create_future()
         self._queue.append((decision_id, data, future))
@@ -170,7 +172,7 @@ class DecisionLog:
     async def _checkpoint_quietly(self) -> None:
         try:
             await self.checkpoint()
-        except AuditError as exc:
+        except Exception as exc:
             logger.error("cannot write checkpoint: %s", exc)
 
     async def _checkpoint_timer(self) -> None:

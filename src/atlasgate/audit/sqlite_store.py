@@ -14,7 +14,7 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from atlasgate.audit.errors import AuditError
 from atlasgate.audit.merkle import HASH_SIZE
@@ -61,6 +61,8 @@ def _describe(exc: sqlite3.Error) -> str:
 class SQLiteLogStore:
     """A LogStore on one SQLite file. Use one instance from one thread at a time."""
 
+    _lock: IO[bytes] | None = None
+
     def __init__(
         self,
         path: str | Path,
@@ -83,6 +85,7 @@ class SQLiteLogStore:
                 self._check_schema()
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._lock = _lock_for_writing(self.path)
                 self._db = sqlite3.connect(
                     self.path, isolation_level=None, check_same_thread=False,
                     timeout=busy_timeout,
@@ -94,9 +97,14 @@ class SQLiteLogStore:
                 self._db.execute(f"PRAGMA synchronous = {sync.upper()}")
                 self._create_schema()
         except sqlite3.Error as exc:
+            self._unlock()
             raise AuditError(f"{self.path}: cannot open decision log: {_describe(exc)}") from None
         except OSError as exc:
+            self._unlock()
             raise AuditError(f"{self.path}: cannot open decision log: {exc.strerror}") from None
+        except AuditError:
+            self._unlock()
+            raise
 
     def _create_schema(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -224,6 +232,34 @@ class SQLiteLogStore:
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+def _lock_for_writing(path: Path) -> IO[bytes] | None:
+    """Hold an exclusive lock beside the database: a log has exactly one writer.
+
+    Two writers would each continue the tree from their own state and fork it. The lock
+    is released by the kernel when the process ends, so a crash never leaves it stale.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not available on Windows
+        return None
+    handle = open(path.with_name(path.name + ".lock"), "ab")  # noqa: SIM115
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise AuditError(
+            f"{path}: the decision log is already open for writing by another process "
+            "(a log has exactly one writer; give each gateway process its own audit.path)"
+        ) from None
+    return handle
 
 
 def _split_statements(script: str) -> list[str]:
