@@ -196,7 +196,8 @@ def test_memory_state_is_bounded():
     state = MemoryCorrelationState(max_keys=2, max_entries=3)
     for key in ("a", "b", "c"):
         state.add(key, 0.0, "m", 60)
-    assert len(state) == 2 and state.entries("a", 0) == []
+    assert len(state) == 2
+    assert state.entries("a", 0) == []
     for i in range(5):
         state.add("c", float(i), f"m{i}", 60)
     assert [m for _, m in state.entries("c", 0)] == ["m2", "m3", "m4"]

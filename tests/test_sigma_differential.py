@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sigma_corpus import events, rules_yaml
-from sigma_sqlite import convert, load_events, run
-
 from atlasgate.sigma import SigmaEngine
 from atlasgate.sigma.loader import Loader
+from sigma_corpus import events, rules_yaml
+from sigma_sqlite import convert, load_events, run
 
 
 def test_engine_matches_equal_sqlite_backend_matches():
