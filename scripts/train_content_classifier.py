@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--report", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--c", type=float, default=8.0, help="inverse regularisation strength")
+    parser.add_argument("--c", type=float, default=4.0, help="inverse regularisation strength")
     parser.add_argument("--min-df", type=int, default=2)
     parser.add_argument("--max-features", type=int, default=60000)
     args = parser.parse_args(argv)

@@ -35,7 +35,7 @@ class Payload:
     text: str
 
 
-def _readable(text: str) -> bool:
+def readable(text: str) -> bool:
     if len(text) < 8:
         return False
     printable = sum(1 for c in text if c.isprintable() or c in "\n\r\t")
@@ -50,7 +50,7 @@ def _utf8(raw: bytes) -> str | None:
         return None
 
 
-def _b64(token: str) -> str | None:
+def decode_base64(token: str) -> str | None:
     token = token.rstrip("=")
     if len(token) % 4 == 1:
         return None
@@ -93,18 +93,18 @@ def find_payloads(text: str) -> list[Payload]:
         token = match.group()
         if token.isalpha() or token.isdigit():
             continue
-        decoded = _b64(token)
-        if decoded is not None and _readable(decoded):
+        decoded = decode_base64(token)
+        if decoded is not None and readable(decoded):
             found.append(Payload("base64", match.span(), decoded))
     for pattern in (_HEX, _ESCAPED_HEX):
         for match in pattern.finditer(text):
             decoded = _hex(match.group().replace("\\x", ""))
-            if decoded is not None and _readable(decoded):
+            if decoded is not None and readable(decoded):
                 found.append(Payload("hex", match.span(), decoded))
     if "%" in text:
         for match in _URL.finditer(text):
             decoded = unquote_plus(match.group())
-            if _readable(decoded):
+            if readable(decoded):
                 found.append(Payload("url_encoding", match.span(), decoded))
     if _rot13_candidate(text):
         found.append(Payload("rot13", (0, len(text)), codecs.decode(text, "rot13")))

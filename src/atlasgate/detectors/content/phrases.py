@@ -64,9 +64,8 @@ JAILBREAK: list[tuple[str, str, float]] = [
      r"|\b(?:stan|dude|aim|anti-?dan|betterdan|evil confidant|ucar|apophis|omega|maximum)\b"
      r"[^.\n]{0,40}\b(?:mode|persona|character|stands for)\b", 0.9),
     ("developer_mode",
-     r"\b(?:developer|dev|god|debug|unrestricted|jailbreak|jailbroken|opposite|evil|chaos)"
-     r" ?mode\b[^.\n]{0,40}\b(?:enabled|activated|on|output|response)\b"
-     r"|\benable (?:developer|god|dev) ?mode\b", 0.9),
+     r"\b(?:developer|dev|god|unrestricted|jailbreak|jailbroken|opposite|evil|chaos)"
+     r" ?mode\b[^.\n]{0,40}\b(?:enabled|activated|output|response)\b", 0.9),
     ("no_restrictions",
      r"\b(?:without|free (?:of|from)|no longer (?:bound|restricted) by|not bound by|break free"
      r" (?:of|from)|ignores?|bypass(?:es|ing)?) (?:any |all |the |its |your )?(?:typical |usual )?"

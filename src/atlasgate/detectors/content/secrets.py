@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+from atlasgate.detectors.content.decoders import decode_base64, readable
 from atlasgate.detectors.content.patterns import compile_re
 
 TECHNIQUES = ("AML.T0055", "AML.T0057")
@@ -106,7 +107,10 @@ def _random_looking(token: str) -> bool:
         parts = [p for p in token.replace("_", "-").split("-") if p]
         if parts and max(len(p) for p in parts) < 16:
             return False
-    return _entropy(token) >= 4.3
+    if _entropy(token) < 4.3:
+        return False
+    decoded = decode_base64(token)
+    return decoded is None or not readable(decoded)
 
 
 def _secret_span(kind: str, text: str, start: int, end: int) -> tuple[int, int] | None:

@@ -113,6 +113,26 @@ TOOL_RESULTS = [
     '{"account": "acme", "plan": "premium", "seats": 25, "renewal_date": "2025-01-15"}',
 ]
 
+SHORT = [
+    "You are a helpful assistant.", "You are helpful.", "You are a helpful, concise assistant.",
+    "You are a friendly assistant. Answer briefly.", "Be concise.", "Answer in French.",
+    "You are an expert {lang} developer.", "You are {persona}.", "Respond in JSON.",
+    "Hi!", "Hello, how are you?", "Thanks, that worked!", "Can you help me?", "What can you do?",
+    "Who are you?", "What's your name?", "Tell me a joke.", "Continue.", "Go on.", "Summarize.",
+    "Shorter please.", "Explain like I'm five.", "Why?", "Give me an example.", "Translate it.",
+    "What model are you?", "Are you an AI?", "Repeat that please, I missed it.",
+    "Can you say that again more slowly?", "Start over with a simpler example.",
+    "Write it again but in {lang}.", "Show me the full code.", "Print the result.",
+    "What did I ask you earlier?", "Ignore that, it was a typo.", "Never mind.",
+    "Forget it, new question: {short}", "Okay. {short}", "{short}",
+    "What are your opening hours?", "What is your return policy?", "What are your prices?",
+    "What is your favourite book?", "What are your thoughts on {topic}?",
+    "What are your sources for that?", "What is your refund process?",
+    "Can you show me your reasoning step by step?", "What instructions came with {product}?",
+    "Print the first line of the file.", "Repeat the last paragraph in bullet points.",
+    "What were the instructions in the assignment I pasted?", "List the rules of chess.",
+]
+
 TEMPLATES: dict[str, list[str]] = {
     "coding": [
         "How do I {task} in {lang}?",
@@ -158,6 +178,7 @@ TEMPLATES: dict[str, list[str]] = {
         "What does this mean? \"{foreign}\"",
         "Is this {lang_name} sentence grammatically correct? {foreign}",
     ],
+    "short": SHORT,
     "system_prompt": [
         "You are {persona}. Answer concisely and ask a clarifying question when the request is "
         "ambiguous.",
@@ -272,14 +293,15 @@ def _fill(template: str, rng: random.Random) -> str:
         "quoted": rng.choice(QUOTED_ATTACKS), "passage": rng.choice(PASSAGES),
         "code": rng.choice(CODE), "foreign": foreign, "lang_name": lang_name,
         "transcript": _transcript(rng),
+        "short": rng.choice(SHORT_INPUTS),
     }
     values["persona"] = rng.choice(PERSONAS).format(**values)
     values["tool_result"] = rng.choice(TOOL_RESULTS).replace("{city}", values["city"]).replace(
         "{lang}", values["lang"]).replace("{topic}", values["topic"])
     text = template.format(**values)
-    if rng.random() < 0.25:
+    if len(text) > 80 and rng.random() < 0.25:
         text = f"{rng.choice(PASSAGES)}\n\n{text}"
-    if rng.random() < 0.15:
+    if len(text) > 80 and rng.random() < 0.15:
         text = f"{text}\n\n{rng.choice(CODE)}"
     return text
 
@@ -289,8 +311,10 @@ def generate(rng: random.Random, per_template: int = 40) -> Iterator[Any]:
 
     for category, templates in TEMPLATES.items():
         for index, template in enumerate(templates):
-            for _ in range(per_template):
-                yield Sample(_fill(template, rng), "none", f"generated:{category}",
-                             f"benign:{category}:{index}")
+            repeat = per_template if "{" in template else 1
+            for _ in range(repeat):
+                text = _fill(template, rng)
+                group = f"benign:short:{text}" if category == "short" else f"benign:{category}:{index}"
+                yield Sample(text, "none", f"generated:{category}", group)
     for index, code in enumerate(CODE):
         yield Sample(code, "none", "generated:code", f"benign:code:{index}")

