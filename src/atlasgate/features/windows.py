@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from atlasgate import event as ev
 from atlasgate.config.durations import format_duration
 from atlasgate.config.schema import Features
@@ -18,9 +20,9 @@ class RequestWindows:
     6 seconds reads 10/s in every window instead of being diluted by an hour.
     """
 
-    def __init__(self, settings: Features, store: StateStore) -> None:
+    def __init__(self, settings: Features, store: StateStore, extra: Iterable[float] = ()) -> None:
         self.store = store
-        self.windows = tuple(sorted(set(settings.windows)))
+        self.windows = tuple(sorted({*settings.windows, *extra}))
         self.default_index = self.windows.index(settings.default_window)
         self._names = [
             (f"{ev.API_REQUEST_COUNT}_{format_duration(w)}", f"{ev.API_REQUEST_RATE}_{format_duration(w)}")

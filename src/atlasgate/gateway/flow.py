@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -19,10 +20,13 @@ from atlasgate import event as ev
 from atlasgate.auth import Identity
 from atlasgate.errors import AtlasGateError, PolicyError
 from atlasgate.event import Event
+from atlasgate.gateway.enforcement import IdentityAction
 from atlasgate.gateway.errors import error_body
 from atlasgate.gateway.http import BadRequest, Receive, Scope, Send, header, send_json
 from atlasgate.gateway.normalize import base_event
 from atlasgate.gateway.runtime import Gateway, Snapshot
+from atlasgate.policy.constraints import combine
+from atlasgate.policy.constraints import validate as validate_constraint
 from atlasgate.policy.decision import Action, Decision
 
 log = logging.getLogger("atlasgate")
@@ -104,8 +108,12 @@ class Exchange:
         """Run the policy; a failing rule follows ``fail_mode`` instead of crashing."""
         policy = self.snapshot.policy
         decision_id = self.event[ev.EVENT_ID]
+        if phase == "request" and self.snapshot.sigma is not None:
+            await self.detect("sigma", self.correlate())
         try:
             decision = policy.decide(self.event, phase, decision_id)
+            if phase == "request":
+                decision = self._apply_identity_action(decision)
         except PolicyError as exc:
             log.error("policy evaluation failed: %s", exc)
             closed = self.snapshot.config.fail_mode == "closed"
@@ -120,6 +128,46 @@ class Exchange:
             self.response_decision = decision
         self.event.add_techniques(decision.techniques)
         return decision
+
+    async def correlate(self) -> None:
+        """Run Sigma rules on the enriched Event; alerts go to the log, actions to the identity."""
+        engine = self.snapshot.sigma
+        assert engine is not None
+        now = time.time()
+        matches = engine.evaluate(self.event, now)
+        if not matches:
+            return
+        self.event["sigma.rules"] = [m.rule_id for m in matches]
+        for match in matches:
+            self.event.add_techniques(match.techniques)
+            if match.action and match.action.get("action"):
+                self.gateway.identity_actions.put(self._identity_key(), IdentityAction(
+                    Action.parse(match.action["action"]),
+                    validate_constraint(match.action.get("constraint") or {}),
+                    now + float(match.action.get("for") or 600), f"sigma:{match.rule_id}",
+                    match.techniques))
+        decision_log = self.gateway.decision_log
+        assert decision_log is not None
+        for match in matches:
+            alert = {"kind": "alert", "decision_id": self.event[ev.EVENT_ID],
+                     "time": self.event[ev.TIMESTAMP], "alert": match.alert_fields()}
+            await decision_log.append(alert)
+            self.gateway.notify(alert)
+
+    def _identity_key(self) -> str:
+        return f"{self.event.get(ev.CLIENT_TENANT)}\x1f{self.event.get(ev.CLIENT_KEY_ID)}"
+
+    def _apply_identity_action(self, decision: Decision) -> Decision:
+        """An action a detection put on this caller applies when it is stronger than the policy's."""
+        held = self.gateway.identity_actions.get(self._identity_key(), time.time())
+        if held is None or held.action < decision.action:
+            return decision
+        constraints = combine([decision.constraints, held.constraint])
+        return replace(decision, action=max(held.action, decision.action), rule=held.rule,
+                       reasons=(*decision.reasons, f"{held.rule}: action on this identity until "
+                                f"{time.strftime('%H:%M:%S', time.gmtime(held.until))}Z"),
+                       techniques=tuple(dict.fromkeys((*decision.techniques, *held.techniques))),
+                       constraints=constraints, matched=(*decision.matched, held.rule))
 
     async def enforce(self) -> Decision:
         """BLOCK rejects; REVIEW waits for a verdict; returns the decision to apply."""

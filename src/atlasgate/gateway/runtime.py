@@ -22,10 +22,13 @@ from atlasgate.config.schema import GatewayConfig, OpenAIUpstream, PredictUpstre
 from atlasgate.errors import AtlasGateError
 from atlasgate.features.store import MemoryStateStore, StateStore
 from atlasgate.features.windows import RequestWindows
+from atlasgate.gateway.enforcement import IdentityActions
 from atlasgate.gateway.review import ReviewQueue
 from atlasgate.gateway.upstream import UpstreamClient
 from atlasgate.policy.engine import PolicySet
 from atlasgate.policy.load import load_policy
+from atlasgate.sigma.engine import SigmaEngine
+from atlasgate.sigma.state import CorrelationState, MemoryCorrelationState
 
 log = logging.getLogger("atlasgate")
 
@@ -41,10 +44,11 @@ class Snapshot:
     openai_default: OpenAIUpstream | None
     predict_by_name: dict[str, PredictUpstream]
     upstream_auth: dict[str, str]
+    sigma: SigmaEngine | None
     loaded_at: float
 
     @classmethod
-    def build(cls, config: GatewayConfig) -> Snapshot:
+    def build(cls, config: GatewayConfig, sigma_state: CorrelationState) -> Snapshot:
         by_model: dict[str, OpenAIUpstream] = {}
         default = None
         for upstream in config.upstreams.openai:
@@ -64,6 +68,7 @@ class Snapshot:
             openai_default=default,
             predict_by_name={p.name: p for p in config.upstreams.predict},
             upstream_auth=auth,
+            sigma=_sigma_engine(config, sigma_state),
             loaded_at=time.time(),
         )
 
@@ -77,9 +82,11 @@ class Gateway:
         store: StateStore | None = None, decision_log: DecisionLog | None = None,
     ) -> None:
         self.config_path = config_path
-        self.snapshot = Snapshot.build(config)
+        self.sigma_state = MemoryCorrelationState()
+        self.snapshot = Snapshot.build(config, self.sigma_state)
         self.store = store or MemoryStateStore(config.features.max_keys)
-        self.windows = RequestWindows(config.features, self.store)
+        self.windows = RequestWindows(config.features, self.store, self._sigma_windows())
+        self.identity_actions = IdentityActions()
         self.upstream = UpstreamClient()
         self.reviews = ReviewQueue()
         self.decision_log = decision_log
@@ -109,16 +116,24 @@ class Gateway:
         if self.config_path is None:
             return False, "the gateway runs on embedded defaults; there is no file to reload"
         try:
-            snapshot = Snapshot.build(load_config(self.config_path))
+            snapshot = Snapshot.build(load_config(self.config_path), self.sigma_state)
         except AtlasGateError as exc:
             message = f"reload failed, keeping policy revision {self.snapshot.policy.revision}: {exc}"
             log.error(message)
             return False, message
         self.snapshot = snapshot
+        missing = self._sigma_windows() - set(self.windows.windows)
+        if missing:
+            log.warning("Sigma rules ask for feature windows %s; they take effect on restart",
+                        sorted(missing))
         message = (f"reloaded {self.config_path}: policy revision {snapshot.policy.revision}, "
                    f"{len(snapshot.policy.rules)} rules")
         log.warning(message)
         return True, message
+
+    def _sigma_windows(self) -> set[float]:
+        engine = self.snapshot.sigma
+        return {float(w) for w in engine.required_windows()} if engine is not None else set()
 
     def notify(self, entry: dict[str, Any]) -> None:
         for observer in self.observers:
@@ -137,3 +152,10 @@ def _model_access_monitor(config: GatewayConfig, store: StateStore) -> Any:
     from atlasgate.features.model_access.monitor import ModelAccessMonitor
 
     return ModelAccessMonitor(config, store)
+
+
+def _sigma_engine(config: GatewayConfig, state: CorrelationState) -> SigmaEngine | None:
+    if not config.sigma.rules:
+        return None
+    return SigmaEngine.from_paths(config.sigma.rules, expand_placeholders=config.sigma.expand or None,
+                                  state=state)
