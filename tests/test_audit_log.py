@@ -268,3 +268,17 @@ async def test_a_second_writer_on_the_same_log_is_refused(tmp_path: Path) -> Non
             assert reader.size() == 1
     async with DecisionLog(settings) as log:
         assert (await log.append(record(1))).seq == 1
+
+
+async def test_every_new_checkpoint_is_handed_to_the_listener(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, checkpoint_every=5, checkpoint_interval=3600)
+    seen: list[int] = []
+    log = await DecisionLog.open(settings, on_checkpoint=lambda c: seen.append(c.tree_size))
+    for i in range(12):
+        await log.append(record(i))
+    await log.checkpoint()
+    await log.close()
+    assert seen == [5, 10, 12]
+    with open_reader(settings.path) as reader:
+        stored = [open_checkpoint(c.note, log.public_key).tree_size for c in reader.checkpoints()]
+    assert stored == seen

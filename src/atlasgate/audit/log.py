@@ -39,6 +39,10 @@ class DecisionLog:
     Use ``await DecisionLog.open(settings)``, ``await log.append(record)`` for every
     decision, and ``await log.close()`` on shutdown (it drains the queue and signs a final
     checkpoint). A record is a JSON-safe dict with a non-empty string ``decision_id``.
+
+    ``on_checkpoint`` is called on the event loop with every new signed checkpoint, so an
+    exporter can ship it off the machine: a copy held elsewhere is what makes removing
+    the newest entries together with their checkpoints detectable.
     """
 
     def __init__(
@@ -47,8 +51,10 @@ class DecisionLog:
         *,
         store: LogStore | None = None,
         signing_key: Ed25519PrivateKey | None = None,
+        on_checkpoint: Callable[[SignedCheckpoint], object] | None = None,
     ) -> None:
         self.settings = settings
+        self._on_checkpoint = on_checkpoint
         self._store = store
         self._key = signing_key
         self._writer: TreeWriter | None = None
@@ -68,8 +74,9 @@ class DecisionLog:
         *,
         store: LogStore | None = None,
         signing_key: Ed25519PrivateKey | None = None,
+        on_checkpoint: Callable[[SignedCheckpoint], object] | None = None,
     ) -> DecisionLog:
-        log = cls(settings, store=store, signing_key=signing_key)
+        log = cls(settings, store=store, signing_key=signing_key, on_checkpoint=on_checkpoint)
         await log.start()
         return log
 
@@ -136,7 +143,14 @@ class DecisionLog:
         writer = self._require_writer()
         if self._executor is None or (self._closed is not None and self._closed.done()):
             raise LogClosedError("decision log is closed")
-        return await self._in_writer(writer.checkpoint)
+        previous = writer.last_checkpoint
+        signed = await self._in_writer(writer.checkpoint)
+        if signed is not previous and self._on_checkpoint is not None:
+            try:
+                self._on_checkpoint(signed)
+            except Exception:
+                logger.exception("checkpoint listener failed")
+        return signed
 
     async def _commit_loop(self) -> None:
         writer = self._require_writer()
