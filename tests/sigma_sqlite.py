@@ -8,8 +8,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from sigma.backends.sqlite import sqliteBackend
+from sigma.collection import SigmaCollection
 
 from atlasgate.sigma.compiler import event_text
+from atlasgate.sigma.loader import RuleSet
 from atlasgate.sigma.rules import CompiledRule
 
 TEXT_COLUMN = "_text"
@@ -19,9 +21,9 @@ def _regexp(pattern: str, value: Any) -> bool:
     return value is not None and re.search(pattern, str(value)) is not None
 
 
-def load_events(events: list[dict[str, Any]]) -> sqlite3.Connection:
+def load_events(events: list[dict[str, Any]], fields: Iterable[str] = ()) -> sqlite3.Connection:
     """A table like Zircolite's: one NOCASE column per field, plus the keyword text."""
-    names = sorted({name for event in events for name in event})
+    names = sorted({name for event in events for name in event} | set(fields))
     connection = sqlite3.connect(":memory:")
     connection.create_function("regexp", 2, _regexp, deterministic=True)
     columns = ", ".join(f"`{n}` COLLATE NOCASE" for n in [*names, TEXT_COLUMN])
@@ -38,6 +40,13 @@ def load_events(events: list[dict[str, Any]]) -> sqlite3.Connection:
 def convert(rules: Iterable[CompiledRule]) -> dict[str, str]:
     backend = sqliteBackend(fulltext_field=TEXT_COLUMN)
     return {rule.key: backend.convert_rule(rule.sigma)[0] for rule in rules}
+
+
+def convert_all(ruleset: RuleSet) -> list[str]:
+    """Every detection and correlation query, as ``sigma convert -t sqlite`` emits them."""
+    backend = sqliteBackend(fulltext_field=TEXT_COLUMN, timestamp_field="@timestamp")
+    rules = [r.sigma for r in ruleset.rules] + [c.sigma for c in ruleset.correlations]
+    return list(backend.convert(SigmaCollection(rules, resolve_references=False)))
 
 
 def run(connection: sqlite3.Connection, queries: dict[str, str]) -> dict[str, set[str]]:

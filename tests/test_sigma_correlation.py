@@ -203,3 +203,25 @@ def test_memory_state_is_bounded():
     assert [m for _, m in state.entries("c", 0)] == ["m2", "m3", "m4"]
     state.add("c", 100.0, "late", 60)
     assert [m for _, m in state.entries("c", 0)] == ["late"]
+
+
+def test_adding_a_member_again_moves_it_like_a_sorted_set():
+    state = MemoryCorrelationState()
+    state.add("k", 1.0, "a", 60)
+    state.add("k", 2.0, "b", 60)
+    state.add("k", 3.0, "a", 60)
+    assert state.entries("k", 0) == [(2.0, "b"), (3.0, "a")]
+    assert state.count("k", 2.5) == 1
+
+
+def test_distinct_value_window_stays_small_on_a_busy_group():
+    state = MemoryCorrelationState()
+    rule = """
+title: many models
+correlation: {type: value_count, rules: [failed], group-by: [client.key_id], timespan: 1h,
+              condition: {gte: 3, field: api.model}}
+"""
+    e = engine(rule, state)
+    run(e, [(i, failed(**{"api.model": ["a", "b"][i % 2]})) for i in range(2000)])
+    windows = sorted(state.count(k, 0) for k in state._data)
+    assert windows == [2, 2000]

@@ -1,16 +1,19 @@
 """Evaluate correlation rules as their referenced rules match, event by event.
 
-Each correlation keeps one window per group-by value in the ``CorrelationState``.
-A window is checked every time a referenced rule matches; when the condition
-holds the correlation fires with the events in the window, and the window is
-cleared so the same events do not raise the same alert again.
+Each correlation keeps, per group-by value, a window of the matches in the
+``CorrelationState`` (one member per matching event) and, where the condition
+only needs distinct values or rules, a second window of just those, so checking
+an ``event_count``, ``value_count`` or ``temporal`` condition costs the same
+however busy the group is. When the condition holds the correlation fires with
+the events in the window, and the windows are cleared so the same events do not
+raise the same alert again.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +32,9 @@ _OPS = {
     "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b, "gt": lambda a, b: a > b,
     "gte": lambda a, b: a >= b, "eq": lambda a, b: a == b, "neq": lambda a, b: a != b,
 }
+_NUMERIC = frozenset({"value_sum", "value_avg", "value_median", "value_percentile"})
+_SEP = "\x1e"  # between the parts of a member
+_IDS = "\x1f"  # between event ids
 
 
 def _group_value(value: Any) -> Any:
@@ -52,78 +58,83 @@ def observe(
 ) -> tuple[str, ...] | None:
     """Record one match of ``rule_key``; return the window's event ids if the correlation fires."""
     kind = correlation.type
-    value: Any = None
-    if kind in ("value_count", "value_sum", "value_avg", "value_median", "value_percentile"):
-        value = event.get(correlation.field_for(rule_key, correlation.value_field or ""))
-        if value is None:
-            return None
-        if kind != "value_count":
-            value = as_number(value)
-            if value is None:
+    value = ""
+    if kind == "value_count" or kind in _NUMERIC:
+        raw = event.get(correlation.field_for(rule_key, correlation.value_field or ""))
+        if kind == "value_count":
+            if raw is None:
                 return None
+            value = json.dumps(_group_value(raw), default=str)
         else:
-            value = _group_value(value)
-    key = "sigma:" + correlation.key + ":" + json.dumps(
+            number = as_number(raw)
+            if number is None:
+                return None
+            value = repr(number)
+    key = "sigma" + _SEP + correlation.key + _SEP + json.dumps(
         [_group_value(group[g]) for g in correlation.group_by], default=str)
-    ids = list(event_ids) or [uuid.uuid4().hex]
-    member = json.dumps([ids, rule_key, value, uuid.uuid4().hex[:8]], default=str)
-    state.add(key, at, member, correlation.timespan)
-    entries = [(ts, json.loads(m)) for ts, m in state.entries(key, at - correlation.timespan)]
-    if not _holds(correlation, entries):
+    span = correlation.timespan
+    since = at - span
+    member = _SEP.join((os.urandom(6).hex(), rule_key, _IDS.join(event_ids), value))
+    state.add(key, at, member, span)
+    aux = key + _SEP + "distinct"
+
+    if kind == "event_count":
+        holds = _compare(correlation, state.count(key, since))
+    elif kind == "value_count":
+        state.add(aux, at, value, span)
+        holds = _compare(correlation, state.count(aux, since))
+    elif kind == "temporal":
+        state.add(aux, at, rule_key, span)
+        seen = {m for _, m in state.entries(aux, since)}
+        holds = _temporal(correlation, seen)
+    elif kind == "temporal_ordered":
+        order = [m.split(_SEP, 2)[1] for _, m in state.entries(key, since)]
+        holds = _ordered(correlation, order)
+    else:
+        values = [float(m.rsplit(_SEP, 1)[1]) for _, m in state.entries(key, since)]
+        holds = _compare(correlation, _aggregate(kind, values, correlation.percentile))
+    if not holds:
         return None
+    fired: dict[str, None] = {}
+    for _, m in state.entries(key, since):
+        ids = m.split(_SEP, 3)[2]
+        fired.update(dict.fromkeys(i for i in ids.split(_IDS) if i))
     state.clear(key)
-    fired: list[str] = []
-    for _, (member_ids, _rule, _value, _nonce) in entries:
-        for i in member_ids:
-            if i not in fired:
-                fired.append(i)
+    state.clear(aux)
     return tuple(fired)
 
 
-def _holds(correlation: CompiledCorrelation, entries: list[tuple[float, list[Any]]]) -> bool:
-    kind = correlation.type
-    if kind in ("temporal", "temporal_ordered"):
-        return _temporal(correlation, entries)
-    values = [member[2] for _, member in entries]
-    measure: float
-    if kind == "event_count":
-        measure = len(entries)
-    elif kind == "value_count":
-        measure = len({json.dumps(v, default=str) for v in values})
-    elif kind == "value_sum":
-        measure = sum(values)
-    elif kind == "value_avg":
-        measure = statistics.fmean(values)
-    elif kind == "value_median":
-        measure = statistics.median(values)
-    elif kind == "value_percentile":
-        measure = _percentile(values, correlation.percentile or 50)
-    else:
-        return False
+def _compare(correlation: CompiledCorrelation, measure: float) -> bool:
     op = _OPS[correlation.op or "gte"]
     return op(measure, correlation.threshold if correlation.threshold is not None else 1)
 
 
-def _percentile(values: list[float], p: int) -> float:
+def _aggregate(kind: str, values: list[float], percentile: int | None) -> float:
+    if kind == "value_sum":
+        return sum(values)
+    if kind == "value_avg":
+        return statistics.fmean(values)
+    if kind == "value_median":
+        return statistics.median(values)
     ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    rank = (len(ordered) - 1) * p / 100
+    rank = (len(ordered) - 1) * (percentile if percentile is not None else 50) / 100
     low = int(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def _temporal(correlation: CompiledCorrelation, entries: list[tuple[float, list[Any]]]) -> bool:
-    seen_order = [member[1] for _, member in entries]
-    seen = set(seen_order)
+def _temporal(correlation: CompiledCorrelation, seen: set[str]) -> bool:
     if correlation.extended is not None:
         return _extended(correlation.extended, seen, correlation)
-    if correlation.type == "temporal":
-        return all(r in seen for r in correlation.rules)
+    return all(r in seen for r in correlation.rules)
+
+
+def _ordered(correlation: CompiledCorrelation, order: list[str]) -> bool:
+    if correlation.extended is not None:
+        return _extended(correlation.extended, set(order), correlation)
     wanted = correlation.rules
     position = 0
-    for rule_key in seen_order:
+    for rule_key in order:
         if rule_key == wanted[position]:
             position += 1
             if position == len(wanted):

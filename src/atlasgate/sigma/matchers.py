@@ -7,6 +7,7 @@ parsing) happens here, once, at load time.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import re
@@ -113,14 +114,20 @@ def regex_predicate(value: SigmaRegularExpression) -> Predicate:
     return lambda v: search(as_text(v)) is not None
 
 
+@functools.lru_cache(maxsize=8192)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
 def cidr_predicate(value: SigmaCIDRExpression) -> Predicate:
     network = value.network
 
     def match(v: Any) -> bool:
-        try:
-            return ipaddress.ip_address(as_text(v).strip()) in network
-        except ValueError:
-            return False
+        address = _address(as_text(v))
+        return address is not None and address in network
 
     return match
 

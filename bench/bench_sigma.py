@@ -1,0 +1,111 @@
+"""Sigma engine throughput: streaming and offline, against the SQLite-backend way.
+
+Run: python bench/bench_sigma.py [--events N] [--generated N]
+
+Rules: the shipped pack (rules/) plus generated rules. Events: gateway-shaped
+events from a fixed seed. Baseline, in the same process: what pySigma's SQLite
+backend offers, i.e. load the events into an SQLite table and run every rule's
+converted query over it. The machine is shared, so numbers are noisy: compare
+the ratios, not the absolute values, between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from atlasgate.sigma import SigmaEngine, load_rules  # noqa: E402
+from atlasgate.sigma.events import read_events  # noqa: E402
+from atlasgate.sigma.loader import Loader, RuleSet  # noqa: E402
+from sigma_corpus import events as make_events  # noqa: E402
+from sigma_corpus import rules_yaml  # noqa: E402
+from sigma_sqlite import convert_all, load_events  # noqa: E402
+
+
+def ruleset_with_generated(count: int) -> RuleSet:
+    pack = load_rules([ROOT / "rules"])
+    generated = Loader().load_text(rules_yaml(count, seed=3), "generated.yml")
+    pack.rules += generated.rules
+    return pack
+
+
+def gateway_events(count: int) -> list[dict]:
+    events = make_events(count, seed=9)
+    for event in events:
+        # The gateway adds the windowed features the pack's rules read.
+        event["api.request_count_5m"] = event.get("api.request_count", 0)
+        event["api.request_rate_5m"] = event.get("api.request_rate", 0.0)
+        event["api.request_rate_1m"] = event.get("api.request_rate", 0.0)
+        event["api.input_similarity_score"] = (int(event["event.id"]) % 100) / 100
+        event["event.kind"] = "request"
+    return events
+
+
+def streaming(ruleset: RuleSet, events: list[dict]) -> tuple[float, int]:
+    engine = SigmaEngine(ruleset)
+    matches = 0
+    start = time.perf_counter()
+    for i, event in enumerate(events):
+        matches += len(engine.evaluate(event, now=float(i)))
+    return time.perf_counter() - start, matches
+
+
+def offline(ruleset: RuleSet, path: Path) -> tuple[float, int]:
+    engine = SigmaEngine(ruleset)
+    matches = 0
+    start = time.perf_counter()
+    for _, event, _ in read_events(path):
+        matches += len(engine.evaluate(event))
+    return time.perf_counter() - start, matches
+
+
+def sqlite_way(ruleset: RuleSet, events: list[dict]) -> tuple[float, int]:
+    queries = convert_all(ruleset)  # conversion is done once, outside the timing
+    fields = {f for rule in ruleset.rules for f in rule.fields}
+    start = time.perf_counter()
+    connection = load_events(events, fields)
+    matches = 0
+    for query in queries:
+        matches += len(connection.execute(query).fetchall())
+    return time.perf_counter() - start, matches
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--generated", type=int, default=100)
+    args = parser.parse_args()
+
+    pack = load_rules([ROOT / "rules"])
+    full = ruleset_with_generated(args.generated)
+    events = gateway_events(args.events)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.jsonl"
+        path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+        runs = [
+            ("streaming, shipped pack", len(pack.rules), *streaming(pack, events)),
+            (f"streaming, pack + {args.generated} generated", len(full.rules),
+             *streaming(full, events)),
+            (f"sigma test (JSON lines), pack + {args.generated}", len(full.rules),
+             *offline(full, path)),
+            (f"SQLite backend, pack + {args.generated} (baseline)", len(full.rules),
+             *sqlite_way(full, events)),
+        ]
+    baseline = runs[-1][2]
+    print(f"{len(events)} events, one core\n")
+    print(f"{'mode':<44} {'rules':>5} {'events/s':>10} {'us/event':>9} {'matches':>8} "
+          f"{'vs SQLite':>9}")
+    for name, rules, seconds, matches in runs:
+        print(f"{name:<44} {rules:>5} {len(events) / seconds:>10,.0f} "
+              f"{seconds / len(events) * 1e6:>9.1f} {matches:>8} {baseline / seconds:>8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
