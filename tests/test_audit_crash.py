@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -67,16 +68,31 @@ def start_writer(tmp_path: Path, sync: str = "normal") -> subprocess.Popen[str]:
     )
 
 
-def read_acknowledged(process: subprocess.Popen[str], at_least: int) -> list[str]:
-    assert process.stdout is not None
-    lines = []
-    deadline = time.monotonic() + 60
-    while len(lines) < at_least and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-    return lines
+class Acknowledgements:
+    """Collects the writer's output lines on a thread, so the pipe never fills up."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._process = process
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            self.lines.append(line)
+
+    def wait_for(self, count: int) -> None:
+        deadline = time.monotonic() + 60
+        while len(self.lines) < count and time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                break
+            time.sleep(0.01)
+
+    def finish(self) -> list[str]:
+        self._process.wait(timeout=60)
+        self._thread.join(timeout=60)
+        return self.lines
 
 
 def parse(lines: list[str]) -> dict[int, str]:
@@ -102,15 +118,16 @@ def check_log(tmp_path: Path, acknowledged: dict[int, str]) -> tuple[int, int]:
 @pytest.mark.parametrize("sync", ["normal", "full"])
 def test_kill_9_under_load_loses_no_acknowledged_decision(tmp_path: Path, sync: str) -> None:
     process = start_writer(tmp_path, sync)
+    output = Acknowledgements(process)
     try:
-        lines = read_acknowledged(process, at_least=4000)
+        output.wait_for(4000)
         os.kill(process.pid, signal.SIGKILL)
-        rest, _ = process.communicate(timeout=30)
+        lines = output.finish()
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == -signal.SIGKILL
-    acknowledged = parse(lines + rest.splitlines(keepends=True))
+    acknowledged = parse(lines)
     assert len(acknowledged) >= 4000
     stored, _ = check_log(tmp_path, acknowledged)
     assert stored >= len(acknowledged)
@@ -138,18 +155,19 @@ def test_kill_9_under_load_loses_no_acknowledged_decision(tmp_path: Path, sync: 
 
 def test_sigterm_writes_every_started_decision_and_a_final_checkpoint(tmp_path: Path) -> None:
     process = start_writer(tmp_path)
+    output = Acknowledgements(process)
     try:
-        lines = read_acknowledged(process, at_least=300)
+        output.wait_for(1000)
         process.send_signal(signal.SIGTERM)
-        rest, errors = process.communicate(timeout=60)
+        lines = output.finish()
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 0, errors
-    tail = rest.splitlines(keepends=True)
-    assert tail[-1].startswith("started ")
-    started = int(tail[-1].split()[1])
-    acknowledged = parse(lines + tail)
+    assert process.stderr is not None
+    assert process.returncode == 0, process.stderr.read()
+    assert lines[-1].startswith("started ")
+    started = int(lines[-1].split()[1])
+    acknowledged = parse(lines)
     assert len(acknowledged) == started
     stored, uncovered = check_log(tmp_path, acknowledged)
     assert stored == started
