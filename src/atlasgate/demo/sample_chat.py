@@ -30,6 +30,9 @@ EMBED_DIMENSIONS = 64
 CHAT_PREFIX = "Sample reply to: "
 COMPLETION_PREFIX = "Sample completion of: "
 
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""Larger than any gateway limit, so the gateway's own body limit is the one callers meet."""
+
 _MODELS = {CHAT_MODEL: "chat", SLOW_MODEL: "chat", EMBED_MODEL: "embedding"}
 _MODEL_CREATED = 1735689600
 _FINGERPRINT = "fp_atlasgate_sample"
@@ -402,6 +405,7 @@ def create_chat_app(*, chunk_delay: float = 0.0, slow_seconds: float = 30.0) -> 
         entries = [_chat_logprob(p, top) for p in pieces] if logprobs else None
         head = {
             "id": "chatcmpl-" + os.urandom(12).hex(),
+            "object": "chat.completion",
             "created": int(time.time()),
             "model": gen.model,
             "system_fingerprint": _FINGERPRINT,
@@ -414,7 +418,7 @@ def create_chat_app(*, chunk_delay: float = 0.0, slow_seconds: float = 30.0) -> 
             {"index": i, "message": message, "logprobs": choice_logprobs, "finish_reason": finish}
             for i in range(gen.n)
         ]
-        return _json({**head, "object": "chat.completion", "choices": choices, "usage": usage})
+        return _json({**head, "choices": choices, "usage": usage})
 
     async def completions(request: web.Request) -> web.StreamResponse:
         body = await _body(request)
@@ -482,7 +486,7 @@ def create_chat_app(*, chunk_delay: float = 0.0, slow_seconds: float = 30.0) -> 
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         })
 
-    app = web.Application(middlewares=[_openai_errors])
+    app = web.Application(middlewares=[_openai_errors], client_max_size=MAX_BODY_BYTES)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model}", retrieve_model)
     app.router.add_post("/v1/chat/completions", chat_completions)

@@ -140,8 +140,9 @@ async def _run(args: argparse.Namespace) -> None:
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError):
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
     info = upstreams.classifier
     print(
         f"sample-chat:   {upstreams.chat_base_url}  (models sample-chat, sample-embed, "
