@@ -212,18 +212,28 @@ def _print_report(report: Any, db: Path, fingerprint: str, out: TextIO) -> None:
 @audit.command()
 @_public_key_option
 @_key_option
-@click.option("--origin", help="Require checkpoints to name this log (default: any).")
+@click.option(
+    "--origin",
+    help="Require checkpoints to name this log (default: audit.origin with --config, else any).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_pass_context
 @_errors_as_exit
 def verify(
     obj: _Context, public_key: Path | None, key: Path | None, origin: str | None, as_json: bool
 ) -> None:
-    """Recompute every entry, the hash chain, the Merkle roots and checkpoint signatures."""
+    """Recompute the log and check every signed checkpoint.
+
+    Re-hashes every entry, the hash chain and the Merkle root at each checkpoint, checks
+    every signature, and names the first entry that was modified, deleted, reordered or
+    truncated. Exit 0 when intact, 1 when not.
+    """
     from atlasgate.audit.checkpoint import public_key_fingerprint
     from atlasgate.audit.verify import verify_log
 
     trusted = obj.public_key(public_key, key)
+    if origin is None and obj.config is not None:
+        origin = obj.settings.origin
     with obj.reader() as reader:
         report = verify_log(reader, trusted, origin=origin)
     if as_json:
@@ -251,7 +261,11 @@ def proof(
     public_key: Path | None,
     key: Path | None,
 ) -> None:
-    """Print an inclusion proof for DECISION_ID that verifies offline."""
+    """Print an inclusion proof for DECISION_ID.
+
+    The JSON holds the entry, its leaf index, the audit path and the signed checkpoint
+    it leads to, so `verify-proof` or anyone else can check it without the database.
+    """
     from atlasgate.audit.proof import build_inclusion_proof
 
     trusted = obj.public_key(public_key, key)
@@ -282,7 +296,10 @@ def proof(
 def verify_proof_command(
     obj: _Context, file: Path, public_key: Path | None, key: Path | None
 ) -> None:
-    """Check an inclusion proof offline (FILE or - for standard input)."""
+    """Check an inclusion proof offline.
+
+    FILE is a proof from `atlasgate audit proof`, or - for standard input.
+    """
     from atlasgate.audit.errors import VerificationError
     from atlasgate.audit.verify import verify_proof
 
@@ -323,7 +340,10 @@ def _write_entries(out: Any, entries: Any) -> int:
 @_pass_context
 @_errors_as_exit
 def tail(obj: _Context, count: int, follow: bool, interval: float) -> None:
-    """Print the last entries as JSON lines (their exact canonical bytes)."""
+    """Print the newest entries as JSON lines.
+
+    Each line is an entry's exact canonical bytes.
+    """
     out = click.get_binary_stream("stdout")
     try:
         with obj.reader() as reader:
@@ -351,7 +371,11 @@ def tail(obj: _Context, count: int, follow: bool, interval: float) -> None:
 @_pass_context
 @_errors_as_exit
 def export(obj: _Context, fmt: str, output: Path | None) -> None:
-    """Export every entry, one canonical JSON entry per line (the exact hashed bytes)."""
+    """Export all entries as JSON lines.
+
+    Each line is exactly the bytes that were hashed into the tree, so the export is
+    enough to recompute every signed root.
+    """
     with obj.reader() as reader:
         if output is None:
             out = click.get_binary_stream("stdout")
@@ -369,7 +393,7 @@ def export(obj: _Context, fmt: str, output: Path | None) -> None:
 @_pass_context
 @_errors_as_exit
 def public_key_command(obj: _Context, key: Path | None, output: Path | None) -> None:
-    """Print the PEM public key that verifies this log's checkpoints."""
+    """Print the public key that verifies the checkpoints (PEM)."""
     from atlasgate.audit.checkpoint import load_public_key, public_key_fingerprint, public_key_pem
 
     path = obj.signing_key_path(key)
