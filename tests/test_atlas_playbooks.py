@@ -95,7 +95,7 @@ def test_rendering_adds_the_configuration_sigma_commands_and_containment(tmp_pat
     assert f"atlasgate sigma test {rule} --events decisions.jsonl" in text
     for target in ("splunk", "kusto", "elasticsearch"):
         assert f"atlasgate sigma convert {rule} --target {target}" in text
-    assert "`sigma:0b1f0e1e-6c6a-4c9a-9d55-3c2e8f0a7d21`" in text
+    assert "`sigma:Systematic predict queries`" in text
     assert "http://10.0.0.5:9090/admin/reload" in text
     assert "atlasgate keys new" in text
     assert "AML.M0004" in text

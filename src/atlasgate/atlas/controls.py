@@ -258,7 +258,7 @@ def sigma_controls(config: Mapping[str, Any], base: Path, index: AtlasIndex,
                 extra = rule.get("atlasgate")
                 action = extra.get("action") if isinstance(extra, Mapping) else None
                 strength = Strength.of_action(action) if action else Strength.DETECT
-                name = str(rule.get("name") or rule.get("id") or rule.get("title") or file.stem)
+                name = str(rule.get("name") or rule.get("title") or rule.get("id") or file.stem)
                 if not techniques and tactics:
                     warnings.append(f"{file}: Sigma rule {name!r} names tactics only; "
                                     "it counts for no technique")
