@@ -105,3 +105,19 @@ def test_non_utf8_file(tmp_path):
     path.write_bytes(b"title: \xff\xfe\n")
     (problem,) = load_rules([path]).errors
     assert "not UTF-8" in problem.message
+
+
+def test_each_bad_item_is_reported_on_its_own_line(tmp_path):
+    text = GOOD.replace(
+        "    api.model: x",
+        "    api.model: x\n    a|one: 1\n  t:\n    b|re: '(open'\n",
+    ).replace("condition: s", "condition: s or t")
+    found = problems(tmp_path, text)
+    assert [line for line, _ in found] == [6, 8]
+
+
+def test_missing_placeholder_values_point_at_the_expand_item(tmp_path):
+    text = GOOD.replace("    api.model: x", "    api.model: x\n    user.id|expand: '%admins%'")
+    ((line, message),) = problems(tmp_path, text)
+    assert line == 6
+    assert "admins" in message

@@ -119,12 +119,15 @@ def normalize(doc: RuleDocument) -> NormalizedRule:
     return NormalizedRule(data, key, window, warnings, tags, legacy)
 
 
+def spec_key(key: str) -> str:
+    """The specification's ``utf16le`` modifier is pySigma's ``wide``."""
+    return "|".join("wide" if m == "utf16le" else m for m in key.split("|"))
+
+
 def _spec_modifier_names(definition: Any) -> Any:
-    """The specification's ``utf16le`` is pySigma's ``wide``."""
     if isinstance(definition, dict):
         return {
-            ("|".join("wide" if m == "utf16le" else m for m in key.split("|"))
-             if isinstance(key, str) else key): value
+            (spec_key(key) if isinstance(key, str) else key): value
             for key, value in definition.items()
         }
     if isinstance(definition, list):

@@ -35,7 +35,13 @@ from sigma.types import (
 
 from atlasgate.sigma.actions import parse_block
 from atlasgate.sigma.compiler import WINDOWED_FIELDS, Compiler, _any, referenced_fields, required_fields
-from atlasgate.sigma.dialect import NormalizedRule, normalize, parse_comparison, window_label
+from atlasgate.sigma.dialect import (
+    NormalizedRule,
+    normalize,
+    parse_comparison,
+    spec_key,
+    window_label,
+)
 from atlasgate.sigma.matchers import UnsupportedValue
 from atlasgate.sigma.problems import RuleProblem
 from atlasgate.sigma.rules import CompiledCorrelation, CompiledRule
@@ -93,30 +99,49 @@ def _message(error: BaseException) -> str:
     return str(error)
 
 
-def _detection_line(doc: RuleDocument) -> int | None:
-    """The line of the first detection item that fails to parse on its own."""
+def _detection_keys(doc: RuleDocument):
+    """Yield (key path, key, value) of every field item in the rule's detection."""
     detection = doc.data.get("detection") if isinstance(doc.data, dict) else None
     if not isinstance(detection, dict):
-        return None
+        return
     for name, definition in detection.items():
         if name in ("condition", "timeframe"):
             continue
-        try:
-            SigmaDetection.from_definition(definition)
-            continue
-        except SigmaError:
-            pass
         items = definition if isinstance(definition, list) else [definition]
         for index, item in enumerate(items):
             prefix = ("detection", name, index) if isinstance(definition, list) else (
                 "detection", name)
             if isinstance(item, dict):
                 for key, value in item.items():
-                    try:
-                        SigmaDetectionItem.from_mapping(key, value)
-                    except SigmaError:
-                        return doc.line_of(*prefix, key)
-        return doc.line_of("detection", name)
+                    yield (*prefix, key), key, value
+
+
+def item_failures(doc: RuleDocument) -> list[tuple[int, str]]:
+    """(line, reason) of every detection item that fails to parse on its own.
+
+    pySigma stops at the first bad item of a rule; probing each item finds them all.
+    """
+    failing: list[tuple[int, str]] = []
+    for path, key, value in _detection_keys(doc):
+        try:
+            SigmaDetectionItem.from_mapping(spec_key(key) if isinstance(key, str) else key, value)
+        except SigmaError as e:
+            failing.append((doc.line_of(*path), _message(e)))
+    return failing
+
+
+def _detection_line(doc: RuleDocument, message: str) -> int | None:
+    """The line of the detection item that fails to parse on its own with ``message``."""
+    failing = item_failures(doc)
+    for line, reason in failing:
+        if reason == message:
+            return line
+    if failing:
+        return failing[0][0]
+    if "placeholder" in message.lower():
+        for path, key, _ in _detection_keys(doc):
+            if isinstance(key, str) and "expand" in key.split("|")[1:]:
+                return doc.line_of(*path)
     return None
 
 
@@ -124,7 +149,7 @@ def locate(doc: RuleDocument, error: BaseException) -> int:
     keys = _ERROR_KEYS.get(type(error).__name__)
     if keys is not None and type(error).__name__ != "SigmaModifiedError":
         return doc.line_of(*keys)
-    line = _detection_line(doc)
+    line = _detection_line(doc, _message(error))
     if line is not None:
         return line
     if keys is not None:
@@ -253,8 +278,15 @@ class Loader:
             self.problem(doc.path, doc.line, f"malformed rule: {e}")
             return None
         if sigma.errors:
+            reported: set[tuple[int, str]] = set()
             for error in sigma.errors:
-                self.problem(doc.path, locate(doc, error), _message(error))
+                found = [(locate(doc, error), _message(error))]
+                if type(error).__name__ not in _ERROR_KEYS:
+                    found = item_failures(doc) or found
+                for line, message in found:
+                    if (line, message) not in reported:
+                        reported.add((line, message))
+                        self.problem(doc.path, line, message)
             return None
         if not data.get("title"):
             self.problem(doc.path, doc.line, "rule has no title", "warning")
