@@ -370,3 +370,14 @@ def test_no_proof_is_issued_from_a_tampered_log(log_files: AuditSettings) -> Non
         (stored,) = reader.find("d13")
         with pytest.raises(VerificationError, match="audit verify"):
             build_inclusion_proof(reader, stored, load_public_key(log_files.signing_key))
+
+
+def test_values_of_the_wrong_type_are_reported_not_crashed_on(log_files: AuditSettings) -> None:
+    tamper(
+        log_files,
+        ("UPDATE entries SET leaf_hash = 'not a hash' WHERE seq = 8", ()),
+        ("UPDATE entries SET entry = 12345 WHERE seq = 9", ()),
+    )
+    problem = verify(log_files).first_bad_entry
+    assert problem is not None
+    assert (problem.seq, problem.decision_id, problem.kind) == (8, "d8", "modified")

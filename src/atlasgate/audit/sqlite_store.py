@@ -170,23 +170,17 @@ class SQLiteLogStore:
         try:
             cursor = self._db.execute(sql, params)
             while rows := cursor.fetchmany(1024):
-                for seq, decision_id, leaf, data in rows:
-                    yield StoredEntry(int(seq), str(decision_id), bytes(leaf), bytes(data))
+                for row in rows:
+                    yield _entry(row)
         except sqlite3.Error as exc:
             raise AuditError(f"{self.path}: cannot read decision log: {_describe(exc)}") from None
-
-    def tail(self, count: int) -> list[StoredEntry]:
-        rows = self._query(
-            f"SELECT {_ENTRY_COLUMNS} FROM entries ORDER BY seq DESC LIMIT ?", (count,)
-        )
-        return [StoredEntry(int(s), str(d), bytes(h), bytes(e)) for s, d, h, e in reversed(rows)]
 
     def find(self, decision_id: str) -> list[StoredEntry]:
         rows = self._query(
             f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE decision_id = ? ORDER BY seq",
             (decision_id,),
         )
-        return [StoredEntry(int(s), str(d), bytes(h), bytes(e)) for s, d, h, e in rows]
+        return [_entry(row) for row in rows]
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         rows = self._query(
@@ -198,18 +192,18 @@ class SQLiteLogStore:
                 f"{self.path}: entries {start}..{end - 1} are not all present; "
                 "run `atlasgate audit verify`"
             )
-        return [bytes(leaf) for _, leaf in rows]
+        return [_blob(leaf) for _, leaf in rows]
 
     def load_state(self) -> TreeState | None:
         rows = self._query("SELECT size, last_leaf, nodes FROM tree_state WHERE id = 1")
         if not rows:
             return None
         size, last_leaf, nodes = rows[0]
-        blob = bytes(nodes)
+        blob = _blob(nodes)
         if len(blob) % HASH_SIZE or len(blob) // HASH_SIZE != int(size).bit_count():
             return None
         split = tuple(blob[i : i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE))
-        return TreeState(int(size), bytes(last_leaf), split)
+        return TreeState(int(size), _blob(last_leaf), split)
 
     def append_checkpoint(self, tree_size: int, note: str) -> None:
         try:
@@ -260,6 +254,18 @@ def _lock_for_writing(path: Path) -> IO[bytes] | None:
             "(a log has exactly one writer; give each gateway process its own audit.path)"
         ) from None
     return handle
+
+
+def _blob(value: object) -> bytes:
+    """Bytes of a stored value, whatever type someone with write access gave it."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return b"" if value is None else str(value).encode("utf-8", "surrogateescape")
+
+
+def _entry(row: tuple[Any, ...]) -> StoredEntry:
+    seq, decision_id, leaf, data = row
+    return StoredEntry(int(seq), str(decision_id), _blob(leaf), _blob(data))
 
 
 def _split_statements(script: str) -> list[str]:
