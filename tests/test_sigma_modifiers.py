@@ -152,3 +152,27 @@ def test_article_logsource_applies_to_gateway_api_events():
     engine = SigmaEngine.from_text(text)
     assert engine.evaluate({"api.method": "predict", "api.model": "x"})
     assert not engine.evaluate({"api.model": "x"})  # no api.method: not API activity
+
+
+def test_sigma_filters_exclude_events_from_the_rules_they_name():
+    text = """
+title: prompt mentions passwords
+name: pw
+logsource: {product: atlasgate, category: llm}
+detection:
+  s:
+    llm.prompt|contains: password
+  condition: s
+---
+title: the help desk talks about passwords all day
+filter:
+  rules: [pw]
+  selection:
+    client.key_id: helpdesk
+  condition: not selection
+logsource: {product: atlasgate, category: llm}
+"""
+    engine = SigmaEngine.from_text(text)
+    event = {"api.method": "chat", "llm.prompt": "reset my password"}
+    assert [m.rule_id for m in engine.evaluate({**event, "client.key_id": "alice"})] == ["pw"]
+    assert engine.evaluate({**event, "client.key_id": "helpdesk"}) == []

@@ -218,16 +218,12 @@ class Loader:
                 collection.apply_filters([f.sigma for f in filters])  # type: ignore[misc]
             except SigmaError as e:
                 self.problem(filters[0].doc.path, filters[0].doc.line, _message(e))
-        by_sigma = {id(item.sigma): item for item in loaded}
-        # apply_filters replaces filtered rules with new objects: map them back.
+        # apply_filters replaces filtered rules with new objects: keep ours in step.
         for original, current in zip(
             [i for i in loaded if not isinstance(i.sigma, SigmaFilter)], collection.rules,
-            strict=False,
+            strict=True,
         ):
-            if current is not original.sigma:
-                by_sigma.pop(id(original.sigma), None)
-                original.sigma = current
-                by_sigma[id(current)] = original
+            original.sigma = current
         correlations_ok: list[LoadedRule] = []
         for item in loaded:
             if isinstance(item.sigma, SigmaCorrelationRule):
