@@ -118,22 +118,24 @@ def main() -> None:
             count = counts[sync]
             (directory / sync).mkdir()
             base_rate, base_p50, base_p99 = baseline(directory / sync, sync, count)
-            rows.append((f"baseline: INSERT+COMMIT per decision, sync={sync}", 1,
-                         base_rate, base_p50, base_p99, 1.0))
+            rows.append(
+                (f"baseline: INSERT+COMMIT per decision, sync={sync}", 1, base_rate, base_p50, base_p99, 1.0)
+            )
             for concurrency in (1, 32):
-                rate, p50, p99, settings = asyncio.run(
-                    decision_log(directory, sync, concurrency, count)
-                )
-                rows.append((f"DecisionLog sync={sync}", concurrency, rate, p50, p99,
-                             rate / base_rate))
+                rate, p50, p99, settings = asyncio.run(decision_log(directory, sync, concurrency, count))
+                rows.append((f"DecisionLog sync={sync}", concurrency, rate, p50, p99, rate / base_rate))
                 if sync == "normal" and concurrency == 32:
                     largest = settings
 
-        print(f"{'configuration':<48} {'conc':>4} {'appends/s':>10} {'p50 ms':>8} "
-              f"{'p99 ms':>8} {'vs baseline':>11}")
+        print(
+            f"{'configuration':<48} {'conc':>4} {'appends/s':>10} {'p50 ms':>8} "
+            f"{'p99 ms':>8} {'vs baseline':>11}"
+        )
         for name, concurrency, rate, p50, p99, ratio in rows:
-            print(f"{name:<48} {concurrency:>4} {rate:>10,.0f} {p50 * 1e3:>8.3f} "
-                  f"{p99 * 1e3:>8.3f} {ratio:>10.2f}x")
+            print(
+                f"{name:<48} {concurrency:>4} {rate:>10,.0f} {p50 * 1e3:>8.3f} "
+                f"{p99 * 1e3:>8.3f} {ratio:>10.2f}x"
+            )
 
         assert largest is not None
         with open_reader(largest.path) as reader:
@@ -148,11 +150,15 @@ def main() -> None:
             build_inclusion_proof(reader, middle, key)
             proof_time = time.perf_counter() - start
         print()
-        print(f"verify_log over {report.entries:,} entries: {verify_time:.3f} s "
-              f"({report.entries / verify_time:,.0f} entries/s), ok={report.ok}")
+        print(
+            f"verify_log over {report.entries:,} entries: {verify_time:.3f} s "
+            f"({report.entries / verify_time:,.0f} entries/s), ok={report.ok}"
+        )
         print(f"inclusion proof in a tree of {report.entries:,}: {proof_time * 1e3:.1f} ms")
-        print(f"median batch: {statistics.median(_batch_sizes(largest.path)):.0f} entries "
-              "(concurrency 32, sync=normal)")
+        print(
+            f"median batch: {statistics.median(_batch_sizes(largest.path)):.0f} entries "
+            "(concurrency 32, sync=normal)"
+        )
 
 
 def _batch_sizes(path: str) -> list[int]:

@@ -37,9 +37,7 @@ CHECKPOINT = Checkpoint("gw.example/prod", 42, ROOT, "2026-11-25T12:00:00.000000
 
 def test_body_is_origin_size_base64_root_and_time_on_their_own_lines() -> None:
     root64 = base64.b64encode(ROOT).decode()
-    assert CHECKPOINT.body() == (
-        f"gw.example/prod\n42\n{root64}\n2026-11-25T12:00:00.000000Z\n".encode()
-    )
+    assert CHECKPOINT.body() == (f"gw.example/prod\n42\n{root64}\n2026-11-25T12:00:00.000000Z\n".encode())
 
 
 def test_signed_note_verifies_and_round_trips() -> None:
@@ -53,9 +51,7 @@ def test_signed_note_verifies_and_round_trips() -> None:
 
 def test_key_id_follows_the_signed_note_convention() -> None:
     key = Ed25519PrivateKey.generate()
-    raw = key.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     note = sign_checkpoint(CHECKPOINT, key)
     _, body, signatures = parse_note(note)
     expected = hashlib.sha256(b"gw.example/prod\n\x01" + raw).digest()[:4]

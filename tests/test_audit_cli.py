@@ -49,9 +49,9 @@ def logged(tmp_path: Path) -> AuditSettings:
 def run(settings: AuditSettings | None, *args: str, stdin: str | None = None) -> Any:
     prefix = ["--db", settings.path] if settings else []
     result = CliRunner().invoke(audit, [*prefix, *args], input=stdin)
-    assert not isinstance(result.exception, Exception) or isinstance(
-        result.exception, SystemExit
-    ), result.exception
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), (
+        result.exception
+    )
     return result
 
 
@@ -105,8 +105,7 @@ def test_verify_against_another_public_key_fails(logged: AuditSettings, tmp_path
 
 
 def test_usage_and_io_problems_exit_2_with_a_message(logged: AuditSettings, tmp_path: Path) -> None:
-    missing_db = CliRunner().invoke(audit, ["--db", str(tmp_path / "none.db"), "verify",
-                                            *key_args(logged)])
+    missing_db = CliRunner().invoke(audit, ["--db", str(tmp_path / "none.db"), "verify", *key_args(logged)])
     assert missing_db.exit_code == 2
     assert "no decision log here" in missing_db.output
     no_key = run(logged, "verify", "--key", str(tmp_path / "absent.pem"))
@@ -148,9 +147,7 @@ def test_proof_printed_to_stdout_is_the_same_document(logged: AuditSettings) -> 
     assert json.loads(result.output)["leaf_index"] == 4
 
 
-def test_a_modified_proof_fails_verification_with_exit_1(
-    logged: AuditSettings, tmp_path: Path
-) -> None:
+def test_a_modified_proof_fails_verification_with_exit_1(logged: AuditSettings, tmp_path: Path) -> None:
     proof = json.loads(run(logged, "proof", "d10", *key_args(logged)).output)
     first = bytearray(bytes.fromhex(proof["audit_path"][0]))
     first[0] ^= 1
@@ -230,9 +227,7 @@ def test_public_key_matches_the_signing_key(logged: AuditSettings) -> None:
 
 def test_config_file_locates_the_log_relative_to_itself(logged: AuditSettings, tmp_path: Path) -> None:
     config = tmp_path / "gateway.yaml"
-    config.write_text(
-        "audit:\n  path: data/decisions.db\n  signing_key: data/signing-key.pem\n"
-    )
+    config.write_text("audit:\n  path: data/decisions.db\n  signing_key: data/signing-key.pem\n")
     result = CliRunner().invoke(audit, ["--config", str(config), "verify"])
     assert result.exit_code == 0, result.output
     assert "OK" in result.output
@@ -274,8 +269,18 @@ def test_the_installed_command_verifies_and_fails_with_exit_codes(logged: AuditS
 
 
 def test_tail_follow_prints_entries_as_the_gateway_writes_them(logged: AuditSettings) -> None:
-    command = [*atlasgate_command(), "audit", "--db", logged.path, "tail", "-n", "1", "--follow",
-               "--interval", "0.05"]
+    command = [
+        *atlasgate_command(),
+        "audit",
+        "--db",
+        logged.path,
+        "tail",
+        "-n",
+        "1",
+        "--follow",
+        "--interval",
+        "0.05",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert process.stdout is not None

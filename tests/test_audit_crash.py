@@ -134,8 +134,9 @@ def test_kill_9_under_load_loses_no_acknowledged_decision(tmp_path: Path, sync: 
 
     # The gateway restarts on the same files and carries on with the same tree.
     script = tmp_path / "resume.py"
-    script.write_text(textwrap.dedent(
-        f"""
+    script.write_text(
+        textwrap.dedent(
+            f"""
         import asyncio
         from atlasgate.audit import AuditSettings, DecisionLog
         async def main():
@@ -145,9 +146,11 @@ def test_kill_9_under_load_loses_no_acknowledged_decision(tmp_path: Path, sync: 
                 print((await log.append({{"decision_id": "after-restart"}})).seq)
         asyncio.run(main())
         """
-    ))
-    resumed = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                             timeout=60, check=True)
+        )
+    )
+    resumed = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
+    )
     assert int(resumed.stdout) == stored
     total, uncovered = check_log(tmp_path, {stored: "after-restart"})
     assert (total, uncovered) == (stored + 1, 0)
@@ -207,7 +210,9 @@ def test_a_disk_write_failure_reaches_the_appender_and_the_log_recovers(tmp_path
     script.write_text(DISK_FULL)
     done = subprocess.run(
         [sys.executable, str(script), str(tmp_path / "d.db"), str(tmp_path / "k.pem")],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

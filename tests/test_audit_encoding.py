@@ -30,7 +30,7 @@ RECORDS = [
         "atlas": ["AML.T0051.000", "AML.T0054"],
         "rule": None,
         "nested": {"z": [1, 2.5, {"b": True, "a": False}], "a": -0.0},
-        "text": "naïve “quotes” \u2028 line sep, emoji 🛡️, tab\t, quote \", backslash \\",
+        "text": 'naïve “quotes” \u2028 line sep, emoji 🛡️, tab\t, quote ", backslash \\',
     },
     {"decision_id": "d-4", "big": 2**63 - 1, "small": -(2**63), "tiny": 5e-324, "huge": 1.7e308},
 ]

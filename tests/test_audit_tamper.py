@@ -56,9 +56,7 @@ def log_files(tmp_path: Path) -> AuditSettings:
     async def build() -> None:
         async with DecisionLog(settings) as log:
             for i in range(SIZE):
-                await log.append(
-                    {"decision_id": f"d{i}", "action": "ALLOW", "rule": None, "n": i}
-                )
+                await log.append({"decision_id": f"d{i}", "action": "ALLOW", "rule": None, "n": i})
 
     asyncio.run(build())
     return settings
@@ -66,8 +64,12 @@ def log_files(tmp_path: Path) -> AuditSettings:
 
 def tamper(settings: AuditSettings, *statements: tuple[str, tuple[Any, ...]]) -> None:
     with sqlite3.connect(settings.path) as db:
-        for trigger in ("entries_no_update", "entries_no_delete",
-                        "checkpoints_no_update", "checkpoints_no_delete"):
+        for trigger in (
+            "entries_no_update",
+            "entries_no_delete",
+            "checkpoints_no_update",
+            "checkpoints_no_delete",
+        ):
             db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         for sql, params in statements:
             db.execute(sql, params)
@@ -105,16 +107,16 @@ def test_an_edited_entry_is_named(log_files: AuditSettings) -> None:
     problem = report.first_bad_entry
     assert problem is not None
     assert (problem.seq, problem.decision_id, problem.kind) == (13, "d13", "modified")
-    assert bad_checkpoints(report) == [(20, "root-mismatch"), (30, "root-mismatch"),
-                                       (40, "root-mismatch")]
+    assert bad_checkpoints(report) == [(20, "root-mismatch"), (30, "root-mismatch"), (40, "root-mismatch")]
 
 
 def test_an_edit_that_also_rewrites_its_leaf_hash_is_caught_by_the_chain(
     log_files: AuditSettings,
 ) -> None:
     edited = entry_bytes(log_files, 13).replace(b'"ALLOW"', b'"BLOCK"')
-    tamper(log_files, ("UPDATE entries SET entry = ?, leaf_hash = ? WHERE seq = 13",
-                       (edited, leaf_hash(edited))))
+    tamper(
+        log_files, ("UPDATE entries SET entry = ?, leaf_hash = ? WHERE seq = 13", (edited, leaf_hash(edited)))
+    )
     problem = verify(log_files).first_bad_entry
     assert problem is not None
     assert (problem.seq, problem.decision_id, problem.kind) == (13, "d13", "modified")
@@ -124,16 +126,14 @@ def test_a_consistent_rewrite_of_the_tail_is_caught_by_the_checkpoint(
     log_files: AuditSettings,
 ) -> None:
     edited = entry_bytes(log_files, 37).replace(b'"ALLOW"', b'"BLOCK"')
-    statements = [("UPDATE entries SET entry = ?, leaf_hash = ? WHERE seq = 37",
-                   (edited, leaf_hash(edited)))]
+    statements = [("UPDATE entries SET entry = ?, leaf_hash = ? WHERE seq = 37", (edited, leaf_hash(edited)))]
     prev = leaf_hash(edited)
     for seq in (38, 39):
         entry = orjson.loads(entry_bytes(log_files, seq))
         entry["prev"] = prev.hex()
         data = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
         prev = leaf_hash(data)
-        statements.append(("UPDATE entries SET entry = ?, leaf_hash = ? WHERE seq = ?",
-                           (data, prev, seq)))
+        statements.append(("UPDATE entries SET entry = ?, leaf_hash = ? WHERE seq = ?", (data, prev, seq)))
     tamper(log_files, *statements)
     report = verify(log_files)
     problem = report.first_bad_entry
@@ -216,9 +216,7 @@ def test_a_checkpoint_signed_by_another_key_is_rejected(log_files: AuditSettings
         latest = reader.latest_checkpoint()
     assert latest is not None
     genuine, _, _ = parse_note(latest.note)
-    forged = sign_checkpoint(
-        Checkpoint(genuine.origin, SIZE, bytes(32), genuine.timestamp), attacker
-    )
+    forged = sign_checkpoint(Checkpoint(genuine.origin, SIZE, bytes(32), genuine.timestamp), attacker)
     tamper(
         log_files,
         ("UPDATE checkpoints SET note = ? WHERE id = ?", (forged, latest.id)),

@@ -73,14 +73,11 @@ def canonical(value: Any) -> bytes:
 def encode_record(record: Mapping[str, Any]) -> tuple[str, bytes]:
     """Validate a gateway record and return its decision id and canonical bytes."""
     if not isinstance(record, dict):
-        raise EncodingError(
-            f"decision record must be a dict, not {type(record).__name__}"
-        )
+        raise EncodingError(f"decision record must be a dict, not {type(record).__name__}")
     decision_id = record.get(DECISION_ID_KEY)
     if not isinstance(decision_id, str) or not decision_id:
         raise EncodingError(
-            f"decision record needs a non-empty string {DECISION_ID_KEY!r}, "
-            f"got {decision_id!r}"
+            f"decision record needs a non-empty string {DECISION_ID_KEY!r}, got {decision_id!r}"
         )
     if len(decision_id) > MAX_DECISION_ID_LENGTH:
         raise EncodingError(

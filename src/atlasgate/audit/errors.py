@@ -1,18 +1,18 @@
 """Typed failures of the decision log, so callers can tell a bad input from a forgery.
 
-    AuditError (atlasgate.errors)
-     ├── EncodingError            a record cannot be encoded canonically
-     ├── LogClosedError           append after close
-     └── VerificationError (atlasgate.errors)
-          ├── MalformedEntryError     stored bytes are not a canonical log entry
-          ├── ProofError
-          │    ├── IndexOutOfRangeError  leaf index >= tree size (or sizes out of order)
-          │    ├── ProofLengthError      the proof has the wrong number of hashes
-          │    └── RootMismatchError     the proof leads to a different root
-          └── CheckpointError
-               ├── MalformedCheckpointError  not a checkpoint note
-               ├── UnknownKeyError           signed by a key other than the one trusted
-               └── SignatureError            the signature does not match the body
+AuditError (atlasgate.errors)
+ ├── EncodingError            a record cannot be encoded canonically
+ ├── LogClosedError           append after close
+ └── VerificationError (atlasgate.errors)
+      ├── MalformedEntryError     stored bytes are not a canonical log entry
+      ├── ProofError
+      │    ├── IndexOutOfRangeError  leaf index >= tree size (or sizes out of order)
+      │    ├── ProofLengthError      the proof has the wrong number of hashes
+      │    └── RootMismatchError     the proof leads to a different root
+      └── CheckpointError
+           ├── MalformedCheckpointError  not a checkpoint note
+           ├── UnknownKeyError           signed by a key other than the one trusted
+           └── SignatureError            the signature does not match the body
 """
 
 from __future__ import annotations
@@ -66,9 +66,7 @@ class RootMismatchError(ProofError):
     def __init__(self, expected: bytes, computed: bytes) -> None:
         self.expected = expected
         self.computed = computed
-        super().__init__(
-            f"computed root {computed.hex()} does not match expected root {expected.hex()}"
-        )
+        super().__init__(f"computed root {computed.hex()} does not match expected root {expected.hex()}")
 
 
 class CheckpointError(VerificationError):

@@ -98,9 +98,7 @@ class DecisionLog:
         settings = self.settings
         key = self._key or load_or_create_signing_key(Path(settings.signing_key))
         if self._store is None:
-            self._store = SQLiteLogStore(
-                settings.path, settings.sync, busy_timeout=settings.busy_timeout
-            )
+            self._store = SQLiteLogStore(settings.path, settings.sync, busy_timeout=settings.busy_timeout)
         try:
             return TreeWriter(self._store, key, settings.origin)
         except BaseException:

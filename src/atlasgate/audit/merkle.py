@@ -58,9 +58,7 @@ class CompactRange:
     def __init__(self, size: int = 0, nodes: Iterable[bytes] = ()) -> None:
         nodes = list(nodes)
         if len(nodes) != size.bit_count():
-            raise ValueError(
-                f"a compact range of size {size} has {size.bit_count()} nodes, not {len(nodes)}"
-            )
+            raise ValueError(f"a compact range of size {size} has {size.bit_count()} nodes, not {len(nodes)}")
         self._size = size
         self._nodes = nodes
 
@@ -177,9 +175,7 @@ def _chain_border(seed: bytes, proof: Sequence[bytes]) -> bytes:
     return seed
 
 
-def root_from_inclusion_proof(
-    index: int, size: int, leaf: bytes, proof: Sequence[bytes]
-) -> bytes:
+def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
     if not 0 <= index < size:
         raise IndexOutOfRangeError(f"leaf index {index} is not below tree size {size}")
     if len(leaf) != HASH_SIZE:
@@ -187,16 +183,13 @@ def root_from_inclusion_proof(
     inner, border = _inclusion_shape(index, size)
     if len(proof) != inner + border:
         raise ProofLengthError(
-            f"inclusion proof for leaf {index} of {size} needs {inner + border} hashes, "
-            f"got {len(proof)}"
+            f"inclusion proof for leaf {index} of {size} needs {inner + border} hashes, got {len(proof)}"
         )
     _check_hashes(proof, "inclusion proof")
     return _chain_border(_chain_inner(leaf, proof[:inner], index), proof[inner:])
 
 
-def verify_inclusion(
-    index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes
-) -> None:
+def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes) -> None:
     """Raise a ProofError unless ``proof`` places ``leaf`` at ``index`` under ``root``."""
     computed = root_from_inclusion_proof(index, size, leaf, proof)
     if computed != root:
@@ -231,8 +224,7 @@ def verify_consistency(
     expected = len(proof) - len(rest) + inner + border
     if len(proof) != expected:
         raise ProofLengthError(
-            f"consistency proof {old_size} -> {new_size} needs {expected} hashes, "
-            f"got {len(proof)}"
+            f"consistency proof {old_size} -> {new_size} needs {expected} hashes, got {len(proof)}"
         )
     _check_hashes(proof, "consistency proof")
     mask = (old_size - 1) >> shift

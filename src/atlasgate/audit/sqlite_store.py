@@ -79,7 +79,10 @@ class SQLiteLogStore:
                     raise AuditError(f"{self.path}: no decision log here")
                 uri = self.path.resolve().as_uri() + "?mode=ro"
                 self._db = sqlite3.connect(
-                    uri, uri=True, isolation_level=None, check_same_thread=False,
+                    uri,
+                    uri=True,
+                    isolation_level=None,
+                    check_same_thread=False,
                     timeout=busy_timeout,
                 )
                 self._check_schema()
@@ -87,7 +90,9 @@ class SQLiteLogStore:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._lock = _lock_for_writing(self.path)
                 self._db = sqlite3.connect(
-                    self.path, isolation_level=None, check_same_thread=False,
+                    self.path,
+                    isolation_level=None,
+                    check_same_thread=False,
                     timeout=busy_timeout,
                 )
                 self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
@@ -109,9 +114,7 @@ class SQLiteLogStore:
     def _create_schema(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, SCHEMA_VERSION):
-            raise AuditError(
-                f"{self.path}: decision log schema version {version} is not supported"
-            )
+            raise AuditError(f"{self.path}: decision log schema version {version} is not supported")
         self._db.execute("BEGIN IMMEDIATE")
         try:
             for statement in _split_statements(_SCHEMA):
@@ -138,12 +141,9 @@ class SQLiteLogStore:
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.executemany(
-                    f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?)", entries
-                )
+                db.executemany(f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?)", entries)
                 db.execute(
-                    "INSERT OR REPLACE INTO tree_state (id, size, last_leaf, nodes) "
-                    "VALUES (1, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO tree_state (id, size, last_leaf, nodes) VALUES (1, ?, ?, ?)",
                     (state.size, state.last_leaf, b"".join(state.nodes)),
                 )
                 db.execute("COMMIT")
@@ -152,9 +152,7 @@ class SQLiteLogStore:
                     db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise AuditError(
-                f"{self.path}: cannot write decision log: {_describe(exc)}"
-            ) from None
+            raise AuditError(f"{self.path}: cannot write decision log: {_describe(exc)}") from None
 
     def size(self) -> int:
         row = self._query("SELECT MAX(seq) FROM entries")[0]
@@ -189,8 +187,7 @@ class SQLiteLogStore:
         )
         if len(rows) != end - start or (rows and rows[0][0] != start):
             raise AuditError(
-                f"{self.path}: entries {start}..{end - 1} are not all present; "
-                "run `atlasgate audit verify`"
+                f"{self.path}: entries {start}..{end - 1} are not all present; run `atlasgate audit verify`"
             )
         return [_blob(leaf) for _, leaf in rows]
 
@@ -207,13 +204,9 @@ class SQLiteLogStore:
 
     def append_checkpoint(self, tree_size: int, note: str) -> None:
         try:
-            self._db.execute(
-                "INSERT INTO checkpoints (tree_size, note) VALUES (?, ?)", (tree_size, note)
-            )
+            self._db.execute("INSERT INTO checkpoints (tree_size, note) VALUES (?, ?)", (tree_size, note))
         except sqlite3.Error as exc:
-            raise AuditError(
-                f"{self.path}: cannot write checkpoint: {_describe(exc)}"
-            ) from None
+            raise AuditError(f"{self.path}: cannot write checkpoint: {_describe(exc)}") from None
 
     def checkpoints(self) -> list[StoredCheckpoint]:
         rows = self._query("SELECT id, tree_size, note FROM checkpoints ORDER BY id")

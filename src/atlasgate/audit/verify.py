@@ -42,8 +42,13 @@ __all__ = [
 
 EntryProblemKind = Literal["modified", "deleted", "reordered", "truncated"]
 CheckpointProblemKind = Literal[
-    "malformed", "unknown-key", "bad-signature", "origin", "row-mismatch",
-    "root-mismatch", "beyond-log",
+    "malformed",
+    "unknown-key",
+    "bad-signature",
+    "origin",
+    "row-mismatch",
+    "root-mismatch",
+    "beyond-log",
 ]
 
 
@@ -100,13 +105,17 @@ class VerificationReport:
             "root": self.root.hex(),
             "checkpoints": self.checkpoints,
             "verified_checkpoints": self.verified_checkpoints,
-            "latest_verified_checkpoint": None if latest is None else {
+            "latest_verified_checkpoint": None
+            if latest is None
+            else {
                 "tree_size": latest.tree_size,
                 "root": latest.root.hex(),
                 "timestamp": latest.timestamp,
             },
             "uncovered_entries": self.uncovered,
-            "first_bad_entry": None if self.first_bad_entry is None else {
+            "first_bad_entry": None
+            if self.first_bad_entry is None
+            else {
                 "seq": self.first_bad_entry.seq,
                 "decision_id": self.first_bad_entry.decision_id,
                 "kind": self.first_bad_entry.kind,
@@ -133,10 +142,10 @@ def _open_checkpoints(
 ) -> dict[int, list[tuple[StoredCheckpoint, Checkpoint]]]:
     by_size: dict[int, list[tuple[StoredCheckpoint, Checkpoint]]] = {}
     for row in stored:
+
         def bad(kind: CheckpointProblemKind, detail: str, row: StoredCheckpoint = row) -> None:
-            report.bad_checkpoints.append(
-                CheckpointProblem(row.id, row.tree_size, None, kind, detail)
-            )
+            report.bad_checkpoints.append(CheckpointProblem(row.id, row.tree_size, None, kind, detail))
+
         try:
             checkpoint = open_checkpoint(row.note, public_key)
         except MalformedCheckpointError as exc:
@@ -154,8 +163,7 @@ def _open_checkpoints(
         if checkpoint.tree_size != row.tree_size:
             bad(
                 "row-mismatch",
-                f"stored size {row.tree_size} disagrees with the signed size "
-                f"{checkpoint.tree_size}",
+                f"stored size {row.tree_size} disagrees with the signed size {checkpoint.tree_size}",
             )
             continue
         by_size.setdefault(checkpoint.tree_size, []).append((row, checkpoint))
@@ -187,7 +195,8 @@ class _EntryChecker:
         if row.seq != position:
             if row.seq > position:
                 missing = (
-                    f"entry {position} is missing" if row.seq == position + 1
+                    f"entry {position} is missing"
+                    if row.seq == position + 1
                     else f"entries {position}..{row.seq - 1} are missing"
                 )
                 self._set(position, None, "deleted", f"{missing}; the next stored entry is {row.seq}")
@@ -204,7 +213,9 @@ class _EntryChecker:
             return
         if leaf != row.leaf_hash:
             self._set(
-                position, entry.decision_id, "modified",
+                position,
+                entry.decision_id,
+                "modified",
                 "entry bytes do not match the leaf hash recorded when it was written",
             )
             return
@@ -213,14 +224,17 @@ class _EntryChecker:
                 self._set(position, entry.decision_id, "modified", "first entry does not start the chain")
             else:
                 self._set(
-                    position - 1, self.previous.decision_id, "modified",
-                    f"entry {position - 1} no longer hashes to the value entry {position} "
-                    "recorded for it",
+                    position - 1,
+                    self.previous.decision_id,
+                    "modified",
+                    f"entry {position - 1} no longer hashes to the value entry {position} recorded for it",
                 )
             return
         if entry.decision_id != row.decision_id:
             self._set(
-                position, entry.decision_id, "modified",
+                position,
+                entry.decision_id,
+                "modified",
                 f"the stored decision id {row.decision_id!r} differs from the entry's",
             )
             return
@@ -233,12 +247,16 @@ class _EntryChecker:
         position, found, decision_id = self._misplaced
         if found < position or position in self._seen_later:
             self._set(
-                position, decision_id, "reordered",
+                position,
+                decision_id,
+                "reordered",
                 f"position {position} holds entry {found}",
             )
         else:
             self._set(
-                position, None, "deleted",
+                position,
+                None,
+                "deleted",
                 f"entry {position} is missing; entries after it were renumbered "
                 f"(position {position} holds entry {found})",
             )
@@ -269,7 +287,10 @@ def verify_log(
             else:
                 report.bad_checkpoints.append(
                     CheckpointProblem(
-                        row.id, size, checkpoint.timestamp, "root-mismatch",
+                        row.id,
+                        size,
+                        checkpoint.timestamp,
+                        "root-mismatch",
                         f"the stored entries 0..{size - 1} hash to {root.hex()[:16]}…, "
                         f"but the checkpoint signed {checkpoint.root.hex()[:16]}…",
                     )
@@ -293,7 +314,10 @@ def verify_log(
         for row, checkpoint in by_size[size]:
             report.bad_checkpoints.append(
                 CheckpointProblem(
-                    row.id, size, checkpoint.timestamp, "beyond-log",
+                    row.id,
+                    size,
+                    checkpoint.timestamp,
+                    "beyond-log",
                     f"signed for {size} entries but the log holds {position}",
                 )
             )
@@ -301,20 +325,25 @@ def verify_log(
     if first is None and beyond:
         latest = by_size[beyond[-1]][0][1]
         first = EntryProblem(
-            position, None, "truncated",
+            position,
+            None,
+            "truncated",
             f"the log ends after {position} entries, but the checkpoint signed at "
             f"{latest.timestamp} covers {latest.tree_size}",
         )
     if first is None:
         mismatched = sorted(
-            p.tree_size for p in report.bad_checkpoints
+            p.tree_size
+            for p in report.bad_checkpoints
             if p.kind == "root-mismatch" and p.tree_size is not None
         )
         if mismatched:
             end = mismatched[0]
             start = max((s for s in good_sizes if s < end), default=0)
             first = EntryProblem(
-                start, None, "modified",
+                start,
+                None,
+                "modified",
                 f"entries {start}..{end - 1} were rewritten with a consistent hash chain; "
                 f"they no longer match the checkpoint of size {end}",
             )

@@ -20,7 +20,6 @@ from atlasgate.errors import AtlasGateError
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-
 class UsageFailure(click.ClickException):
     exit_code = 2
 
@@ -166,11 +165,13 @@ _key_option = click.option(
 
 @click.group()
 @click.option(
-    "--config", type=click.Path(dir_okay=False, path_type=Path),
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Gateway configuration; its audit: section locates the log and key.",
 )
 @click.option(
-    "--db", type=click.Path(dir_okay=False, path_type=Path),
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Decision log database (overrides the configuration).",
 )
 @click.pass_context
@@ -197,10 +198,7 @@ def _print_report(report: Any, db: Path, fingerprint: str, out: TextIO) -> None:
                 f"{latest.tree_size} entries (signed {latest.timestamp})"
             )
         if report.uncovered:
-            say(
-                f"note: the last {report.uncovered} entries are not yet covered by a signed "
-                "checkpoint"
-            )
+            say(f"note: the last {report.uncovered} entries are not yet covered by a signed checkpoint")
         return
     say("FAILED: the decision log does not verify")
     if report.first_bad_entry is not None:
@@ -293,9 +291,7 @@ def proof(
 @_key_option
 @_pass_context
 @_errors_as_exit
-def verify_proof_command(
-    obj: _Context, file: Path, public_key: Path | None, key: Path | None
-) -> None:
+def verify_proof_command(obj: _Context, file: Path, public_key: Path | None, key: Path | None) -> None:
     """Check an inclusion proof offline.
 
     FILE is a proof from `atlasgate audit proof`, or - for standard input.
@@ -335,8 +331,13 @@ def _write_entries(out: Any, entries: Any) -> int:
 @audit.command()
 @click.option("-n", "--lines", "count", type=click.IntRange(min=0), default=10, show_default=True)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new entries as they arrive.")
-@click.option("--interval", type=click.FloatRange(min=0.05), default=0.5, show_default=True,
-              help="Seconds between polls with --follow.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=0.5,
+    show_default=True,
+    help="Seconds between polls with --follow.",
+)
 @_pass_context
 @_errors_as_exit
 def tail(obj: _Context, count: int, follow: bool, interval: float) -> None:
@@ -366,8 +367,12 @@ def tail(obj: _Context, count: int, follow: bool, interval: float) -> None:
 
 @audit.command()
 @click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file instead of standard output.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
 @_pass_context
 @_errors_as_exit
 def export(obj: _Context, fmt: str, output: Path | None) -> None:
@@ -398,9 +403,7 @@ def public_key_command(obj: _Context, key: Path | None, output: Path | None) -> 
 
     path = obj.signing_key_path(key)
     if not path.is_file():
-        raise UsageFailure(
-            f"no signing key at {path}; the gateway creates it when it first writes the log"
-        )
+        raise UsageFailure(f"no signing key at {path}; the gateway creates it when it first writes the log")
     trusted = load_public_key(path)
     pem = public_key_pem(trusted)
     if output is None:
