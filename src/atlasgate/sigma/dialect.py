@@ -96,7 +96,7 @@ def normalize(doc: RuleDocument) -> NormalizedRule:
                 continue
             warnings.append((doc.line_of(*path),
                              f"'timeframe: {raw}' sets the window of the windowed api.* features "
-                             f"this rule reads ({_window_label(window)}); standard Sigma expresses "
+                             f"this rule reads ({window_label(window)}); standard Sigma expresses "
                              "a window with a correlation rule"))
 
     if isinstance(detection, dict):
@@ -151,11 +151,8 @@ def _comparison_strings(definition: Any, path: tuple[Any, ...]):
                 yield from _comparison_strings(item, (*path, i))
 
 
-def _window_label(seconds: int) -> str:
+def window_label(seconds: int) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
-
-
-window_label = _window_label
