@@ -55,7 +55,7 @@ class LabelModel:
         model.confidence = np.array(
             [float(self_conf[y == c].mean()) if np.any(y == c) else 0.5 for c in range(classes.size)]
         )
-        model.low = float(np.clip(np.quantile(self_conf, 0.01), 0.01, 0.5 / classes.size))
+        model.low = float(np.clip(np.quantile(self_conf, 0.005), 0.01, 0.5 / classes.size))
         model.accuracy = float(np.mean(oos.argmax(1) == y))
         predicted = oos.argmax(1)
         p_predicted = oos[np.arange(len(y)), predicted]

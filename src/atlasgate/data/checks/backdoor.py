@@ -25,6 +25,7 @@ from atlasgate.data.techniques import BY_CHECK
 
 MIN_CONCENTRATION = 0.5
 MIN_LIFT = 3.0
+MIN_BIN_LIFT = 5.0
 OVERLAP = 0.5
 
 
@@ -122,7 +123,7 @@ def _items(view: BatchView, labels: np.ndarray) -> tuple[list[Item], int]:
             table = np.asarray(stats["bin_class_counts"])
             for b in range(len(edges) + 1):
                 mask = bins == b
-                found, t = _test(mask, labels, table[b].tolist(), k, n, m, min_rows)
+                found, t = _test(mask, labels, table[b].tolist(), k, n, m, min_rows, MIN_BIN_LIFT)
                 tests += k
                 if found:
                     items.append(Item(name, f"{name} in {_bin_text(edges, b)}", t, *found))
@@ -143,7 +144,14 @@ def _items(view: BatchView, labels: np.ndarray) -> tuple[list[Item], int]:
 
 
 def _test(
-    mask: np.ndarray, labels: np.ndarray, joint: list[int], k: int, n: int, m: int, min_rows: int
+    mask: np.ndarray,
+    labels: np.ndarray,
+    joint: list[int],
+    k: int,
+    n: int,
+    m: int,
+    min_rows: int,
+    min_lift: float = MIN_LIFT,
 ) -> tuple[tuple[np.ndarray, float, float] | None, int]:
     with_value = labels[mask]
     with_value = with_value[with_value >= 0]
@@ -154,9 +162,11 @@ def _test(
     observed = int(counts[t])
     if observed < min_rows or observed / with_value.size < MIN_CONCENTRATION:
         return None, t
-    expected = m * (joint[t] + 0.5) / (n + 1)
+    # Populated baseline cells carry their own sampling error (about the square root of
+    # the count); two standard errors are added so that noise in them is not a trigger.
+    expected = m * (joint[t] + 0.5 + 2.0 * math.sqrt(joint[t])) / (n + 1)
     lift = observed / expected
-    if lift < MIN_LIFT:
+    if lift < min_lift:
         return None, t
     rows = np.flatnonzero(mask & (labels == t))
     return (rows, poisson_excess(observed, expected), lift), t
