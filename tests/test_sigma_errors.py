@@ -121,3 +121,10 @@ def test_missing_placeholder_values_point_at_the_expand_item(tmp_path):
     ((line, message),) = problems(tmp_path, text)
     assert line == 6
     assert "admins" in message
+
+
+def test_rules_for_other_products_lint_with_a_warning(tmp_path):
+    path = write(tmp_path, "win.yml", GOOD.replace("{product: atlasgate}", "{product: windows}"))
+    (warning,) = load_rules([path]).warnings
+    assert warning.line == 2
+    assert "product 'windows'" in warning.message

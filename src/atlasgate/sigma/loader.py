@@ -42,6 +42,7 @@ from atlasgate.sigma.dialect import (
     spec_key,
     window_label,
 )
+from atlasgate.sigma.logsource import logsource_warning
 from atlasgate.sigma.matchers import UnsupportedValue
 from atlasgate.sigma.problems import RuleProblem
 from atlasgate.sigma.rules import CompiledCorrelation, CompiledRule
@@ -284,8 +285,10 @@ class Loader:
                         reported.add((line, message))
                         self.problem(doc.path, line, message)
             return None
-        if not data.get("title"):
-            self.problem(doc.path, doc.line, "rule has no title", "warning")
+        if isinstance(sigma, SigmaRule):
+            warning = logsource_warning(sigma.logsource)
+            if warning:
+                self.problem(doc.path, doc.line_of("logsource"), warning, "warning")
         return LoadedRule(doc, normalized, sigma)
 
     def _check_duplicates(self, loaded: list[LoadedRule]) -> None:

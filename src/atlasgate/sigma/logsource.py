@@ -62,6 +62,28 @@ def event_source(event: Mapping[str, Any]) -> EventSource:
     return PRODUCT, frozenset(categories), _SERVICES.get(method) if method else None
 
 
+CATEGORIES = frozenset({"api_activity", "llm", "ml_inference", "data_ingest", "decision", "alert"})
+SERVICES = frozenset(_SERVICES.values())
+
+
+def logsource_warning(logsource: SigmaLogSource) -> str | None:
+    """Why a rule's log source can never match the gateway's own events, if it cannot."""
+    product = (logsource.product or "").lower()
+    if product and product not in PRODUCT_ALIASES:
+        return (f"logsource product '{logsource.product}' is not the gateway's "
+                f"({', '.join(sorted(PRODUCT_ALIASES))}): the rule only matches events that "
+                "name their log source")
+    category = (logsource.category or "").lower()
+    if category and category not in CATEGORIES:
+        return (f"logsource category '{logsource.category}' is not one of the gateway's "
+                f"({', '.join(sorted(CATEGORIES))})")
+    service = (logsource.service or "").lower()
+    if service and service not in SERVICES:
+        return (f"logsource service '{logsource.service}' is not one of the gateway's "
+                f"({', '.join(sorted(SERVICES))})")
+    return None
+
+
 def accepts(logsource: SigmaLogSource, source: EventSource) -> bool:
     """Whether a rule with ``logsource`` can match events from ``source``."""
     product, categories, service = source
