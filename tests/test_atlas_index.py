@@ -212,6 +212,13 @@ def test_atlas_commands(index: AtlasIndex) -> None:
     matrix = runner.invoke(cli, ["atlas", "matrix"])
     positions = [matrix.output.index(f"({t.id})") for t in index.ordered_tactics()]
     assert positions == sorted(positions)
+    study = runner.invoke(cli, ["atlas", "show", "AML.CS0010", "--atlas-data",
+                                str(real_atlas_path())])
+    assert study.exit_code == 0, study.output
+    assert "AML.T0012" in study.output
+    no_data = runner.invoke(cli, ["atlas", "show", "AML.CS0010"])
+    assert no_data.exit_code == 2
+    assert "--atlas-data" in no_data.output
     missing = runner.invoke(cli, ["atlas", "show", "AML.T9999"])
     assert missing.exit_code == 2
     assert "not an ATLAS technique" in missing.output

@@ -175,3 +175,15 @@ def test_bad_assets_file_gets_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
     result = CliRunner().invoke(cli, ["threatmodel", str(EXAMPLE), "--out", "x.pdf"])
     assert result.exit_code == 2
+
+
+def test_full_atlas_data_adds_case_studies_to_the_gaps(tmp_path: Path) -> None:
+    from test_atlas_index import real_atlas_path
+
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(cli, ["threatmodel", str(EXAMPLE), "--out", str(out),
+                                      "--atlas-data", str(real_atlas_path())])
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    assert "<th>ATLAS case studies</th>" in html
+    assert "AML.CS00" in html

@@ -4,6 +4,7 @@ ranked gaps, and per asset the techniques, their reasons, controls and mitigatio
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Mapping
 from html import escape
 
 from atlasgate import __version__
@@ -70,6 +71,14 @@ def _controls(t: Threat) -> str:
     return "<br>".join(items)
 
 
+def _studies(studies: list[tuple[str, str]]) -> str:
+    if not studies:
+        return "<td>—</td>"
+    shown = "<br>".join(f"{escape(i)} {escape(n)}" for i, n in studies[:3])
+    more = f"<br>… {len(studies) - 3} more" if len(studies) > 3 else ""
+    return f"<td>{shown}{more}</td>"
+
+
 def _matrix(model: ThreatModel) -> str:
     status = model.technique_status()
     assets_by_tid: dict[str, list[str]] = {}
@@ -93,7 +102,9 @@ def _matrix(model: ThreatModel) -> str:
     return f'<div class="matrix" id="matrix">{"".join(columns)}</div>'
 
 
-def render_html(model: ThreatModel, *, top: int = 20) -> str:
+def render_html(model: ThreatModel, *, top: int = 20,
+                case_studies: Mapping[str, list[tuple[str, str]]] | None = None) -> str:
+    """The report; ``case_studies`` (technique → [(id, name)]) adds real incidents to the gaps."""
     gaps = model.ranked_gaps()
     applicable = model.technique_status()
     today = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -126,7 +137,8 @@ def render_html(model: ThreatModel, *, top: int = 20) -> str:
         "(realized &gt; demonstrated &gt; feasible), the number of ATLAS case studies that used "
         "it, and the asset's exposure.</p>",
         '<table id="gaps"><tr><th>#</th><th>asset</th><th>technique</th><th>impact</th>'
-        "<th>likelihood</th><th>risk</th><th>why it applies</th><th>ATLAS mitigations</th></tr>",
+        "<th>likelihood</th><th>risk</th><th>why it applies</th><th>ATLAS mitigations</th>"
+        + ("<th>ATLAS case studies</th>" if case_studies is not None else "") + "</tr>",
     ]
     for n, (asset, t) in enumerate(gaps[:top], 1):
         mitigations = "<br>".join(f"{m.id} {escape(m.name)}" for m in t.mitigations) or "—"
@@ -134,7 +146,9 @@ def render_html(model: ThreatModel, *, top: int = 20) -> str:
             f"<tr><td>{n}</td><td>{escape(asset.name)}</td>"
             f"<td><code>{t.technique.id}</code> {escape(t.technique.name)}</td>"
             f"<td>{t.impact}</td><td>{t.likelihood}</td><td><b>{t.risk}</b></td>"
-            f"<td>{escape('; '.join(r for _, r in t.reasons))}</td><td>{mitigations}</td></tr>")
+            f"<td>{escape('; '.join(r for _, r in t.reasons))}</td><td>{mitigations}</td>"
+            + (_studies(case_studies.get(t.technique.id, [])) if case_studies is not None else "")
+            + "</tr>")
     parts.append("</table>")
     if len(gaps) > top:
         parts.append(f"<p>… and {len(gaps) - top} more in the per-asset tables below.</p>")

@@ -13,6 +13,7 @@ from atlasgate.atlas.cli_support import (
     optional_atlas_data,
 )
 from atlasgate.atlas.index import load_index, normalize_id
+from atlasgate.errors import AtlasGateError
 
 
 @click.group()
@@ -32,7 +33,7 @@ def _wrap(text: str, indent: str = "  ") -> str:
 @config_option
 @friendly_errors
 def show(atlas_id: str, atlas_data: str | None, config: str | None) -> None:
-    """Show a technique, tactic or mitigation by ID (e.g. AML.T0024.002)."""
+    """Show a technique, tactic, mitigation or case study by ID (e.g. AML.T0024.002)."""
     index = load_index()
     data = optional_atlas_data(atlas_data, config)
     key = normalize_id(atlas_id)
@@ -58,6 +59,19 @@ def show(atlas_id: str, atlas_data: str | None, config: str | None) -> None:
             click.echo(f"  {tid:<14} {name}")
             if use:
                 click.echo(_wrap(use, "      "))
+        return
+    if key.startswith("AML.CS"):
+        if data is None:
+            raise AtlasGateError("case studies need the full data file (--atlas-data PATH)")
+        study = next((cs for cs in data.case_studies if cs.id == key), None)
+        if study is None:
+            raise AtlasGateError(f"{atlas_id}: no such case study in {data.source}")
+        click.echo(f"{study.id}  {study.name}  ({study.kind}, {study.date})")
+        click.echo(_wrap(study.summary))
+        click.echo("procedure:")
+        for tid in study.techniques:
+            name = index.techniques[tid].name if tid in index.techniques else ""
+            click.echo(f"  {tid:<14} {name}")
         return
     t = index.technique(key)
     tactics = ", ".join(f"{index.tactics[x].name} ({x})" for x in t.tactics if x in index.tactics)

@@ -8,7 +8,12 @@ from pathlib import Path
 import click
 
 from atlasgate.atlas.assets import load_assets
-from atlasgate.atlas.cli_support import friendly_errors, write_json
+from atlasgate.atlas.cli_support import (
+    atlas_data_option,
+    friendly_errors,
+    optional_atlas_data,
+    write_json,
+)
 from atlasgate.atlas.controls import controls_from_config
 from atlasgate.atlas.index import load_index
 from atlasgate.atlas.navigator import threatmodel_layer
@@ -32,9 +37,10 @@ _FORMATS = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "ma
                    "Repeat for several.")
 @click.option("--layer", "layer", metavar="PATH", help="Also write an ATLAS Navigator layer.")
 @click.option("--top", default=15, show_default=True, help="Gaps to list in the summary.")
+@atlas_data_option
 @friendly_errors
 def threatmodel(assets: str, config: str | None, outputs: tuple[str, ...], layer: str | None,
-                top: int) -> None:
+                top: int, atlas_data: str | None) -> None:
     """Threat-model the AI assets described in ASSETS (YAML) against MITRE ATLAS."""
     for out in outputs:
         if Path(out).suffix.lower() not in _FORMATS:
@@ -44,10 +50,15 @@ def threatmodel(assets: str, config: str | None, outputs: tuple[str, ...], layer
     config = config or model.gateway
     controls = controls_from_config(config, index)
     result = build_threat_model(model, controls, index)
+    data = optional_atlas_data(atlas_data, config)
+    studies = None
+    if data is not None:
+        studies = {tid: [(cs.id, cs.name) for cs in data.case_studies_using(tid)]
+                   for tid in result.technique_status()}
     for out in outputs:
         kind = _FORMATS[Path(out).suffix.lower()]
         if kind == "html":
-            Path(out).write_text(render_html(result), encoding="utf-8")
+            Path(out).write_text(render_html(result, case_studies=studies), encoding="utf-8")
         elif kind == "markdown":
             Path(out).write_text(render_markdown(result), encoding="utf-8")
         else:
