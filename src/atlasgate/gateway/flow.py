@@ -14,8 +14,6 @@ from collections.abc import Awaitable
 from dataclasses import replace
 from typing import Any
 
-import orjson
-
 from atlasgate import event as ev
 from atlasgate.auth import Identity
 from atlasgate.errors import AtlasGateError, PolicyError
@@ -54,6 +52,11 @@ class Exchange:
         self.response_decision: Decision | None = None
         self.modified: list[str] = []
         self.review: dict[str, str] | None = None
+        self.findings: list[dict[str, Any]] = []
+        self.response_started = False
+        # Response-phase fields (the answer's text and detections) overlay the request
+        # Event for response rules without overwriting what the request looked like.
+        self.response_fields: dict[str, Any] = {}
         self.started = time.perf_counter()
 
     # --- stages -----------------------------------------------------------------------
@@ -110,8 +113,11 @@ class Exchange:
         decision_id = self.event[ev.EVENT_ID]
         if phase == "request" and self.snapshot.sigma is not None:
             await self.detect("sigma", self.correlate())
+        event = self.event
+        if phase == "response" and self.response_fields:
+            event = Event({**self.event.flat(), **self.response_fields})
         try:
-            decision = policy.decide(self.event, phase, decision_id)
+            decision = policy.decide(event, phase, decision_id)
             if phase == "request":
                 decision = self._apply_identity_action(decision)
         except PolicyError as exc:
@@ -146,13 +152,9 @@ class Exchange:
                     validate_constraint(match.action.get("constraint") or {}),
                     now + float(match.action.get("for") or 600), f"sigma:{match.rule_id}",
                     match.techniques))
-        decision_log = self.gateway.decision_log
-        assert decision_log is not None
         for match in matches:
-            alert = {"kind": "alert", "decision_id": self.event[ev.EVENT_ID],
-                     "time": self.event[ev.TIMESTAMP], "alert": match.alert_fields()}
-            await decision_log.append(alert)
-            self.gateway.notify(alert)
+            await self.append({"kind": "alert", "decision_id": self.event[ev.EVENT_ID],
+                               "time": self.event[ev.TIMESTAMP], "alert": match.alert_fields()})
 
     def _identity_key(self) -> str:
         return f"{self.event.get(ev.CLIENT_TENANT)}\x1f{self.event.get(ev.CLIENT_KEY_ID)}"
@@ -251,19 +253,33 @@ class Exchange:
             entry["response_decision"] = self.response_decision.as_record()
         if self.review is not None:
             entry["review"] = self.review
+        if self.findings:
+            entry["findings"] = self.findings
+        if self.response_fields:
+            entry["response_event"] = {k: v for k, v in self.response_fields.items()
+                                       if k not in ev.CONTENT_FIELDS or audit.include_content}
+        await self.append(entry)
+
+    async def record_stream_decision(self, decision: Decision, **extra: Any) -> None:
+        """A decision taken while a stream flows: logged before the stream is changed."""
+        await self.append({"kind": "stream_decision", "decision_id": self.event[ev.EVENT_ID],
+                           "time": self.event[ev.TIMESTAMP], "response_decision": decision.as_record(),
+                           "findings": self.findings, **extra})
+
+    async def append(self, entry: dict[str, Any]) -> None:
         decision_log = self.gateway.decision_log
+        decision_id = entry.get("decision_id")
         try:
             assert decision_log is not None
             await decision_log.append(entry)
         except AtlasGateError as exc:
-            log.error("decision %s could not be logged: %s", decision.id, exc)
+            log.error("decision %s could not be logged: %s", decision_id, exc)
             if self.snapshot.config.fail_mode == "closed":
+                if self.response_started:
+                    raise Rejected("audit_unavailable") from None
                 await send_json(self.send, 503, error_body(
                     self.protocol, 503, "the decision could not be recorded; request refused "
                     "(fail_mode=closed)", "audit_unavailable"))
                 raise Rejected("audit_unavailable") from None
         self.gateway.notify(entry)
 
-
-def dumps(payload: Any) -> bytes:
-    return orjson.dumps(payload)

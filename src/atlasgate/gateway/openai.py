@@ -11,9 +11,11 @@ from typing import Any
 import orjson
 
 from atlasgate import event as ev
+from atlasgate.detectors.findings import Finding
 from atlasgate.gateway import normalize
 from atlasgate.gateway.flow import Exchange
 from atlasgate.gateway.http import send_bytes, send_json
+from atlasgate.gateway.inspection import ContentStage
 from atlasgate.gateway.upstream import UpstreamError, UpstreamResponse, UpstreamStream
 from atlasgate.policy import constraints
 from atlasgate.policy.decision import Action
@@ -43,10 +45,16 @@ async def generate(x: Exchange, upstream_path: str, fields_of: Any) -> None:
     assert upstream is not None
     await x.describe(model, fields)
     x.event[ev.API_UPSTREAM] = upstream.name
+    inspector = x.snapshot.content
+    content = ContentStage(x, inspector, x.method) if inspector is not None else None
+    if content is not None:
+        await x.detect("content", content.inspect_request(body))
     await x.decide()
     decision = await x.enforce()
     if decision.action is Action.CONSTRAIN:
         x.modified += constraints.constrain_openai_request(body, decision.constraints)
+        if content is not None and decision.constraints.get("redact"):
+            body = content.redact_request(body)
     headers = {"content-type": "application/json", "accept": "application/json"}
     if upstream.name in x.snapshot.upstream_auth:
         headers["authorization"] = x.snapshot.upstream_auth[upstream.name]
@@ -61,12 +69,12 @@ async def generate(x: Exchange, upstream_path: str, fields_of: Any) -> None:
         await x.reject(exc.status, exc.message, exc.code)
         return
     if isinstance(response, UpstreamStream):
-        await relay_stream(x, response)
+        await relay_stream(x, response, content)
     else:
-        await finish(x, response)
+        await finish(x, response, content)
 
 
-async def finish(x: Exchange, response: UpstreamResponse) -> None:
+async def finish(x: Exchange, response: UpstreamResponse, content: ContentStage | None) -> None:
     """Apply response-side constraints and policy, record, then release the response."""
     payload = response.body
     decision = x.decision
@@ -77,15 +85,27 @@ async def finish(x: Exchange, response: UpstreamResponse) -> None:
         except orjson.JSONDecodeError:
             data = None
         if isinstance(data, dict):
-            x.event.update(response_fields(data))
+            answer = response_fields(data)
+            x.response_fields[ev.LLM_RESPONSE] = answer.pop(ev.LLM_RESPONSE)
+            x.event.update(answer)
+            findings: list[Finding] = []
+            if content is not None:
+                async def inspect() -> None:
+                    findings.extend(await content.inspect_response(data))
+                await x.detect("content", inspect())
             response_decision = await x.decide("response")
             if response_decision.action in (Action.BLOCK, Action.REVIEW):
                 await x.reject(403, "response withheld by policy: "
                                + "; ".join(response_decision.reasons), "response_blocked")
             constraint = constraints.combine([decision.constraints, response_decision.constraints])
             changed = constraints.constrain_openai_response(data, constraint)
-            if changed:
-                x.modified += changed
+            x.modified += changed
+            rewritten = bool(changed)
+            if content is not None:
+                data, touched = content.constrain_response(
+                    data, findings, bool(response_decision.constraints.get("redact")))
+                rewritten = rewritten or touched
+            if rewritten:
                 payload = orjson.dumps(data)
     await x.record(response.status, upstream_ms=response.latency_ms)
     await send_bytes(x.send, response.status, payload,
@@ -112,24 +132,25 @@ def response_fields(data: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-async def relay_stream(x: Exchange, response: UpstreamStream) -> None:
-    """Record first (durable), then pass SSE chunks through as they arrive."""
+async def relay_stream(x: Exchange, response: UpstreamStream, content: ContentStage | None) -> None:
+    """Record first (durable), then pass SSE chunks on as they arrive, scanned when configured."""
     await x.record(response.status, upstream_ms=response.latency_ms)
     await x.send({"type": "http.response.start", "status": response.status,
                   "headers": [*_content_headers(response.headers), *x.decision_headers()]})
+    x.response_started = True
+    chunks = response.chunks()
+    if content is not None:
+        chunks = content.rewrite_stream(chunks)
     try:
-        async for chunk in response.chunks():
+        async for chunk in chunks:
             await x.send({"type": "http.response.body", "body": chunk, "more_body": True})
     except UpstreamError as exc:
         error = {"error": {"message": exc.message, "type": "server_error", "code": exc.code}}
         await x.send({"type": "http.response.body", "more_body": True,
                       "body": b"data: " + orjson.dumps(error) + b"\n\n"})
         x.event[ev.UPSTREAM_ERROR] = exc.code
-        x.modified.append("stream ended early")
-        await x.gateway.decision_log.append({  # type: ignore[union-attr]
-            "decision_id": x.event[ev.EVENT_ID], "time": x.event[ev.TIMESTAMP],
-            "kind": "stream_error", "error": exc.code, "message": exc.message,
-        })
+        await x.append({"kind": "stream_error", "decision_id": x.event[ev.EVENT_ID],
+                        "time": x.event[ev.TIMESTAMP], "error": exc.code, "message": exc.message})
     finally:
         response.close()
     await x.send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -17,9 +17,10 @@ from typing import Any
 
 from atlasgate.audit.log import DecisionLog
 from atlasgate.auth import KeyStore
-from atlasgate.config.load import load_config
+from atlasgate.config.load import load_config, origin_of
 from atlasgate.config.schema import GatewayConfig, OpenAIUpstream, PredictUpstream
-from atlasgate.errors import AtlasGateError
+from atlasgate.detectors.content.inspector import ContentInspector
+from atlasgate.errors import AtlasGateError, ConfigError
 from atlasgate.features.store import MemoryStateStore, StateStore
 from atlasgate.features.windows import RequestWindows
 from atlasgate.gateway.enforcement import IdentityActions
@@ -31,6 +32,10 @@ from atlasgate.sigma.engine import SigmaEngine
 from atlasgate.sigma.state import CorrelationState, MemoryCorrelationState
 
 log = logging.getLogger("atlasgate")
+
+# The detector sections of the configuration that belong to the content inspector.
+CONTENT_SECTIONS = frozenset({"injection", "jailbreak", "extraction", "obfuscation", "secrets", "pii",
+                              "leakage", "classifier"})
 
 Observer = Callable[[dict[str, Any]], None]
 
@@ -45,6 +50,7 @@ class Snapshot:
     predict_by_name: dict[str, PredictUpstream]
     upstream_auth: dict[str, str]
     sigma: SigmaEngine | None
+    content: ContentInspector | None
     loaded_at: float
 
     @classmethod
@@ -69,6 +75,7 @@ class Snapshot:
             predict_by_name={p.name: p for p in config.upstreams.predict},
             upstream_auth=auth,
             sigma=_sigma_engine(config, sigma_state),
+            content=_content_inspector(config),
             loaded_at=time.time(),
         )
 
@@ -159,3 +166,14 @@ def _sigma_engine(config: GatewayConfig, state: CorrelationState) -> SigmaEngine
         return None
     return SigmaEngine.from_paths(config.sigma.rules, expand_placeholders=config.sigma.expand or None,
                                   state=state)
+
+
+def _content_inspector(config: GatewayConfig) -> ContentInspector | None:
+    settings = {k: v for k, v in config.detectors.items() if k in CONTENT_SECTIONS}
+    try:
+        inspector = ContentInspector(settings)
+    except ConfigError as exc:
+        origin = origin_of(config)
+        line = origin.document.line_of(("detectors",)) if origin.document else None
+        raise ConfigError(exc.reason, origin.path, line) from None
+    return inspector if inspector.enabled else None

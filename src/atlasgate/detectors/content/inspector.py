@@ -30,7 +30,7 @@ _KNOWN_KEYS = {
     "extraction": {"enabled"},
     "obfuscation": {"enabled"},
     "secrets": {"enabled", "high_entropy"},
-    "pii": {"enabled", "kinds"},
+    "pii": {"enabled", "kinds", "restore"},
     "leakage": {"enabled", "system_prompts", "canaries", "shingle_words"},
     "classifier": {"enabled", "model"},
 }
@@ -133,7 +133,8 @@ class ContentInspector:
         so conditions never read a missing field; a disabled detector adds none.
         """
         fields: dict[str, Any] = {}
-        by_detector: dict[str, list[Finding]] = {name: [] for name in self.enabled}
+        by_detector: dict[str, list[Finding]] = {
+            name: [] for name in CONTENT_DETECTORS if name in self.enabled}
         for finding in findings:
             if finding.detector in by_detector:
                 by_detector[finding.detector].append(finding)
@@ -144,13 +145,16 @@ class ContentInspector:
             fields[prefix + "types"] = sorted({f.kind for f in items})
             fields[prefix + "techniques"] = sorted({t for f in items for t in f.techniques})
         if "injection" in self.enabled:
+            injections = by_detector["injection"]
             fields["detection.injection.indirect"] = any(
-                "AML.T0051.001" in f.techniques for f in by_detector["injection"])
+                "AML.T0051.001" in f.techniques for f in injections)
+            fields["detection.injection.in_tool_calls"] = any(
+                "tool_calls/" in f.location or "function_call/" in f.location for f in injections)
         if "obfuscation" in self.enabled:
-            fields["detection.obfuscation.hidden_attack"] = any(
-                "AML.T0068" in f.techniques
-                for name in ("injection", "jailbreak", "extraction") if name in by_detector
-                for f in by_detector[name])
+            fields["detection.obfuscation.attack_score"] = round(max(
+                (f.score for name in ("injection", "jailbreak", "extraction")
+                 for f in by_detector.get(name, ()) if "AML.T0068" in f.techniques),
+                default=0.0), 4)
         return fields
 
     # -------------------------------------------------------------- redaction

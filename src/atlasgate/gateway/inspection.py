@@ -1,0 +1,178 @@
+"""Content inspection on OpenAI traffic: request findings, redaction, response and stream scanning.
+
+The detectors are pure functions (``atlasgate.detectors.content``); this module only
+moves their findings into the Event, applies CONSTRAIN's redaction to the bodies,
+and rewrites a Server-Sent Events stream as it flows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from atlasgate.detectors.content.inspector import ContentInspector
+from atlasgate.detectors.content.redact import PlaceholderState, restore
+from atlasgate.detectors.findings import Finding
+from atlasgate.gateway.flow import Exchange
+from atlasgate.policy.decision import Action
+
+
+def findings_record(findings: list[Finding], phase: str) -> list[dict[str, Any]]:
+    """What the log keeps of findings: where and what, never the matched text."""
+    return [{"phase": phase, "detector": f.detector, "kind": f.kind, "score": round(f.score, 4),
+             "location": f.location, "span": list(f.span) if f.span else None,
+             "techniques": list(f.techniques)} for f in findings]
+
+
+class ContentStage:
+    """The content side of one OpenAI request (created per request)."""
+
+    def __init__(self, x: Exchange, inspector: ContentInspector, method: str) -> None:
+        self.x = x
+        self.inspector = inspector
+        self.method = method
+        self.request_findings: list[Finding] = []
+        self.placeholders = PlaceholderState()
+
+    async def inspect_request(self, body: dict[str, Any]) -> None:
+        self.request_findings = self.inspector.inspect_request(body, self.method)
+        self._publish(self.request_findings, "request")
+
+    def _publish(self, findings: list[Finding], phase: str) -> None:
+        fields = self.inspector.event_fields(findings)
+        if phase == "request":
+            self.x.event.update(fields)
+        else:
+            self.x.response_fields.update(fields)
+        self.x.event.add_techniques(t for f in findings for t in f.techniques)
+        self.x.findings += findings_record(findings, phase)
+
+    def redact_request(self, body: dict[str, Any]) -> dict[str, Any]:
+        redacted = self.inspector.redact(body, self.request_findings, self.placeholders)
+        if redacted is not body:
+            self.x.modified.append(f"redacted {len(self.placeholders.mapping)} span(s) in request")
+        return redacted
+
+    @property
+    def restore_mapping(self) -> dict[str, str]:
+        """Reversible redaction: this caller's own values go back into its own answer."""
+        settings = self.x.snapshot.config.detectors.get("pii", {})
+        return self.placeholders.mapping if settings.get("restore") else {}
+
+    async def inspect_response(self, data: dict[str, Any]) -> list[Finding]:
+        findings = self.inspector.inspect_response(data, self.method)
+        self._publish(findings, "response")
+        return findings
+
+    def constrain_response(self, data: dict[str, Any], findings: list[Finding],
+                           redact: bool) -> tuple[dict[str, Any], bool]:
+        """Redact the answer's findings, or restore the caller's own values; (body, changed)."""
+        changed = False
+        if redact and findings:
+            redacted = self.inspector.redact(data, findings, self.placeholders)
+            if redacted is not data:
+                self.x.modified.append("redacted response")
+                data, changed = redacted, True
+        mapping = self.restore_mapping
+        if mapping:
+            changed = True
+            for choice in data.get("choices") or ():
+                message = choice.get("message") if isinstance(choice, dict) else None
+                if isinstance(message, dict) and isinstance(message.get("content"), str):
+                    message["content"] = restore(message["content"], mapping)
+                elif isinstance(choice, dict) and isinstance(choice.get("text"), str):
+                    choice["text"] = restore(choice["text"], mapping)
+        return data, changed
+
+    def response_redacts(self) -> bool:
+        """Whether the response policy can redact: then streams are redacted as they flow."""
+        return any(rule.constraint.get("redact") for rule in self.x.snapshot.policy.for_phase("response"))
+
+    async def rewrite_stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """Yield the SSE stream with deltas scanned (and redacted) before they leave.
+
+        Only the tail that could still be a split secret or PII is held back; when the
+        response policy blocks, the stream ends with an OpenAI-shaped error event.
+        """
+        field = "delta" if self.method == "chat" else None
+        scanners: dict[int, Any] = {}
+        findings: list[Finding] = []
+        redact = self.response_redacts()
+        buffer = b""
+        async for chunk in chunks:
+            buffer += chunk.replace(b"\r\n", b"\n")
+            while b"\n\n" in buffer:
+                frame, buffer = buffer.split(b"\n\n", 1)
+                out, blocked = await self._frame(frame, field, scanners, findings, redact)
+                if out:
+                    yield out
+                if blocked:
+                    return
+        if buffer.strip():
+            out, _ = await self._frame(buffer, field, scanners, findings, redact)
+            if out:
+                yield out
+
+    async def _frame(self, frame: bytes, field: str | None, scanners: dict[int, Any],
+                     findings: list[Finding], redact: bool) -> tuple[bytes, bool]:
+        if not frame.startswith(b"data:"):
+            return frame + b"\n\n", False
+        payload = frame[5:].strip()
+        if payload == b"[DONE]":
+            return frame + b"\n\n", False
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return frame + b"\n\n", False
+        new: list[Finding] = []
+        for choice in data.get("choices") or ():
+            if not isinstance(choice, dict):
+                continue
+            index = choice.get("index", 0)
+            holder = choice.get(field) if field else choice
+            key = "content" if field else "text"
+            if not isinstance(holder, dict):
+                continue
+            scanner = scanners.get(index)
+            if scanner is None:
+                location = f"choices/{index}/delta/content" if field else f"choices/{index}/text"
+                scanner = scanners[index] = self.inspector.stream_scanner(
+                    location=location, redact=redact, placeholder_state=self.placeholders,
+                    restore_mapping=self.restore_mapping)
+            text = holder.get(key)
+            release = scanner.feed(text) if isinstance(text, str) else None
+            released = release.text if release else ""
+            if choice.get("finish_reason") is not None:
+                tail = scanner.finish()
+                released += tail.text
+                new += tail.findings
+            if release:
+                new += release.findings
+            if isinstance(text, str) or released:
+                holder[key] = released
+        if new:
+            findings += new
+            blocked = await self._decide(findings, new)
+            if blocked:
+                return self._error_event(), True
+        return b"data: " + orjson.dumps(data) + b"\n\n", False
+
+    async def _decide(self, findings: list[Finding], new: list[Finding]) -> bool:
+        x = self.x
+        x.response_fields.update(self.inspector.event_fields(findings))
+        x.event.add_techniques(t for f in new for t in f.techniques)
+        x.findings += findings_record(new, "response")
+        decision = await x.decide("response")
+        if decision.action is Action.ALLOW:
+            return False
+        await x.record_stream_decision(decision)
+        return decision.action in (Action.BLOCK, Action.REVIEW)
+
+    def _error_event(self) -> bytes:
+        decision = self.x.response_decision
+        reasons = "; ".join(decision.reasons) if decision else "policy"
+        error = {"error": {"message": "response stopped by policy: " + reasons,
+                           "type": "permission_error", "param": None, "code": "response_blocked"}}
+        return b"data: " + orjson.dumps(error) + b"\n\ndata: [DONE]\n\n"
