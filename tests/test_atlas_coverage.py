@@ -186,6 +186,10 @@ def test_bad_configuration_gets_file_line_and_no_traceback(tmp_path: Path) -> No
     assert result.exit_code == 2
     assert f"{bad}:" in result.output
     assert "Traceback" not in result.output
+    shape = _write(tmp_path / "s.yaml", "listen: {port: 1}\npolicy:\n  files: one.yaml\n")
+    result = CliRunner().invoke(cli, ["coverage", "--config", str(shape), "--layer", "-"])
+    assert result.exit_code == 2
+    assert f"{shape}:3: 'policy.files' must be a list" in result.output
     missing_file = _write(tmp_path / "m.yaml", "policy: {files: [nope.yaml]}\n")
     result = CliRunner().invoke(cli, ["coverage", "--config", str(missing_file), "--layer", "-"])
     assert result.exit_code == 2

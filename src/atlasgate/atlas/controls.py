@@ -276,12 +276,37 @@ def sigma_controls(config: Mapping[str, Any], base: Path, index: AtlasIndex,
     return controls
 
 
+_SHAPES: tuple[tuple[tuple[str, ...], type | tuple[type, ...], str], ...] = (
+    (("detectors",), Mapping, "a mapping of detector names to settings"),
+    (("policy",), Mapping, "a mapping (include_defaults, files, rules)"),
+    (("policy", "files"), list, "a list of policy files"),
+    (("policy", "rules"), list, "a list of policy rules"),
+    (("sigma",), Mapping, "a mapping (rules: [paths])"),
+    (("sigma", "rules"), (list, str), "a list of files or folders"),
+    (("atlas",), Mapping, "a mapping (data: path)"),
+)
+
+
+def _check_shape(config: Mapping[str, Any], doc: YamlDoc | None) -> None:
+    """Sections this module reads must have the right shape; wrong ones fail with file:line."""
+    for path, kind, expected in _SHAPES:
+        value: Any = config
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if value is not None and not isinstance(value, kind):
+            reason = f"'{'.'.join(path)}' must be {expected}"
+            if doc is not None:
+                raise doc.error(reason, path)
+            raise ConfigError(reason)
+
+
 def controls_from_mapping(
     config: Mapping[str, Any], base_dir: str | Path = ".",
     index: AtlasIndex | None = None, doc: YamlDoc | None = None,
 ) -> ControlSet:
     index = index or load_index()
     base = Path(base_dir)
+    _check_shape(config, doc)
     result = ControlSet(config=config)
     result.controls += detector_controls(config, index, result.warnings)
     result.controls += policy_controls(config, base, index, result.warnings, doc)
