@@ -146,3 +146,15 @@ def test_bad_key_files_give_clear_errors(tmp_path: Path) -> None:
     )
     with pytest.raises(AuditError, match="Ed25519"):
         load_or_create_signing_key(other)
+
+
+def test_a_signing_key_readable_by_others_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "k.pem"
+    load_or_create_signing_key(path)
+    load_or_create_signing_key(path)
+    assert "readable by other users" not in caplog.text
+    path.chmod(0o644)
+    load_or_create_signing_key(path)
+    assert "readable by other users" in caplog.text

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from atlasgate.audit.errors import (
     UnknownKeyError,
 )
 from atlasgate.audit.merkle import HASH_SIZE
+
+logger = logging.getLogger("atlasgate.audit")
 
 _SIGNATURE_PREFIX = "\u2014 "
 _ED25519_ALGORITHM = b"\x01"
@@ -170,6 +173,10 @@ def open_checkpoint(note: str, public_key: Ed25519PublicKey) -> Checkpoint:
 
 def load_signing_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
     try:
+        if os.stat(path).st_mode & 0o077:
+            logger.warning(
+                "signing key %s is readable by other users; restrict it with chmod 600", path
+            )
         data = Path(path).read_bytes()
     except OSError as exc:
         raise AuditError(f"{path}: cannot read signing key: {exc.strerror}") from None
