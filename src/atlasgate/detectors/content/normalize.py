@@ -13,6 +13,7 @@ text itself and the map is the identity.
 
 from __future__ import annotations
 
+import bisect
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -44,11 +45,11 @@ _HOMOGLYPHS = {
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
          "@": "a", "$": "s", "!": "i", "|": "l", "+": "t"}
 
-_SPACED = compile_re(r"(?:[A-Za-z][ ._*|~\-]{1,3}){5,}[A-Za-z]\b")
+_SPACED = compile_re(r"\b(?:[A-Za-z][ ._*|~\-]{1,3}){5,}[A-Za-z]\b")
 _LEET_TOKEN = compile_re(
     r"[A-Za-z0-9@$!|+]*(?:[A-Za-z][0-9@$!|+]|[0-9@$!|+][A-Za-z])[A-Za-z0-9@$!|+]*"
 )
-_ORDINAL = compile_re(r"^\d+(?:st|nd|rd|th|s|k|m|x|px|pt|em|ms|h|d)$")
+_UNIT = compile_re(r"^(?:\d+[a-z]{1,3}|[a-z]{1,4}\d{1,3})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,7 @@ class View:
     starts: list[int] | None = None
     ends: list[int] | None = None
     segment: tuple[int, int] | None = None
+    disguised: list[int] = field(default_factory=list, repr=False)
     lowered: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
@@ -90,6 +92,15 @@ class View:
         start = min(start, len(self.starts) - 1)
         end = min(end, len(self.ends))
         return self.starts[start], self.ends[end - 1]
+
+    def hides(self, span: tuple[int, int] | None) -> bool:
+        """True when text found at ``span`` (original offsets) was disguised to be read."""
+        if self.derived:
+            return True
+        if not self.disguised or span is None:
+            return False
+        index = bisect.bisect_left(self.disguised, span[0])
+        return index < len(self.disguised) and self.disguised[index] < span[1]
 
     @property
     def derived(self) -> bool:
@@ -155,8 +166,12 @@ def _base_view(text: str) -> tuple[View, list[Signal]]:
             out.append(piece)
             starts.append(index)
             ends.append(index + 1)
+    signals = _char_signals(text, seen)
     view = View("".join(out), "normalized", starts, ends)
-    return view, _char_signals(text, seen)
+    if signals:
+        view.disguised = sorted(p for kind, positions in seen.items() if kind != "compat"
+                                or len(positions) >= 4 for p in positions)
+    return view, signals
 
 
 def _letter_near(text: str, index: int) -> bool:
@@ -210,6 +225,19 @@ def _join_spaced(run: str) -> str:
                    for c in chars)
 
 
+def _leet_weight(token: str) -> int:
+    """How strongly a token reads as leetspeak: 0 for units, versions and keys."""
+    if not any(c.islower() for c in token) or _UNIT.search(token.lower()) is not None:
+        return 0
+    leet = [i for i, c in enumerate(token) if c in _LEET and c != "@"]
+    letters = sum(1 for c in token if c.isalpha())
+    inner = any(0 < i < len(token) - 1 and token[i - 1].isalpha() and token[i + 1].isalpha()
+                for i in leet)
+    if inner or (len(leet) >= 2 and letters >= 2):
+        return 2 if len(leet) >= 2 else 1
+    return 0
+
+
 def _folded_view(base: View, signals: list[Signal]) -> View | None:
     """Join spaced-out letters and undo leetspeak, as one extra view (or None)."""
     text = base.text
@@ -226,16 +254,10 @@ def _folded_view(base: View, signals: list[Signal]) -> View | None:
     leet_span: list[int] = []
     for match in _LEET_TOKEN.finditer(text):
         token = match.group()
-        if _ORDINAL.search(token.lower()) is not None:
-            continue
-        leet_chars = sum(1 for c in token if c in _LEET)
-        letters = sum(1 for c in token if c.isalpha())
-        if letters < 1 or leet_chars < 1 or len(token) < 3:
-            continue
         start, end = match.span()
-        if any(s < end and start < e for s, e, _ in pieces):
+        if len(token) < 3 or any(s < end and start < e for s, e, _ in pieces):
             continue
-        leet_tokens += 1 if leet_chars < 2 else 2
+        leet_tokens += _leet_weight(token)
         pieces.append((start, end, "".join(_LEET.get(c, c) for c in token)))
         leet_span.extend(base.original_span(start, end))
     if not pieces:

@@ -28,10 +28,12 @@ INJECTION: list[tuple[str, str, float]] = [
     ("new_instructions",
      r"\b(?:new|updated|real|actual|true|revised) (?:system )?(?:instructions?|task|objective"
      r"|directive|orders)\s*(?::|are\b|is\b)", 0.7),
+    ("chat_template_token",
+     r"<\|(?:im_start|im_end|system|endoftext|start_header_id|end_header_id|eot_id)\|>"
+     r"|\[/?inst\]|<</?sys>>", 0.9),
     ("role_marker",
-     r"<\|(?:im_start|im_end|system|endoftext|start_header_id|eot_id)\|>|\[/?inst\]|<<sys>>"
-     r"|(?:^|\n)\s*#{2,}\s*(?:system|instruction|new instructions?)\b"
-     r"|(?:^|\n)\s*(?:system|assistant)\s*(?:prompt)?\s*:\s", 0.8),
+     r"(?:^|\n)\s*#{2,}\s*(?:system|instruction|new instructions?)\b"
+     r"|(?:^|\n)\s*\[?(?:system|assistant)\]?\s*(?:prompt)?\s*:\s", 0.7),
     ("context_escape",
      r"\b(?:end of (?:the )?(?:user |document |input |context|text)|</(?:user|context|document"
      r"|input|data|system)>|-{3,}\s*end\b)", 0.55),
@@ -124,6 +126,31 @@ EXTRACTION: list[tuple[str, str, float, str]] = [
      r"\b(?:what|which|list|show)\b[^.?!\n]{0,40}\b(?:special tokens|delimiters|stop sequences"
      r"|control tokens|separator tokens|chat template)\b", 0.55, "AML.T0069.000"),
 ]
+
+
+_TURN_USER = compile_re(r"(?:^|\n)[ \t]*(?:user|human|q)[ \t]*:")
+_TURN_MODEL = compile_re(r"(?:^|\n)[ \t]*(?:assistant|ai|a|bot)[ \t]*:")
+
+
+def many_shot(lowered: str) -> tuple[float, tuple[int, int]] | None:
+    """A long faked dialogue (many-shot jailbreaking): score and the span of the turns."""
+    if lowered.count(":") < 32:
+        return None
+    users = [m.start() for m in _TURN_USER.finditer(lowered)]
+    models = [m.start() for m in _TURN_MODEL.finditer(lowered)]
+    pairs = min(len(users), len(models))
+    if pairs < 16:
+        return None
+    score = 0.9 if pairs >= 32 else 0.8
+    return score, (min(users[0], models[0]), len(lowered))
+
+
+def combine(scores: list[float]) -> float:
+    """Independent pieces of evidence: 1 - product of (1 - s), capped below 1."""
+    remaining = 1.0
+    for value in scores:
+        remaining *= 1.0 - value
+    return min(0.99, 1.0 - remaining)
 
 
 class PhraseSet:

@@ -16,7 +16,14 @@ from atlasgate.detectors.content.decoders import find_payloads
 from atlasgate.detectors.content.leakage import TECHNIQUES as LEAK_TECHNIQUES
 from atlasgate.detectors.content.leakage import LeakageIndex
 from atlasgate.detectors.content.normalize import View, normalize
-from atlasgate.detectors.content.phrases import EXTRACTION, INJECTION, JAILBREAK, PhraseSet
+from atlasgate.detectors.content.phrases import (
+    EXTRACTION,
+    INJECTION,
+    JAILBREAK,
+    PhraseSet,
+    combine,
+    many_shot,
+)
 from atlasgate.detectors.findings import Finding
 
 OBFUSCATION = ("AML.T0068",)
@@ -70,12 +77,17 @@ def _views(text: str, depth: int, signals_out: list[Finding], location: str) -> 
     return views
 
 
-def _with(techniques: tuple[str, ...], view: View) -> tuple[str, ...]:
-    return techniques + OBFUSCATION if view.derived else techniques
+def _with(techniques: tuple[str, ...], view: View, span: tuple[int, int] | None = None
+          ) -> tuple[str, ...]:
+    return techniques + OBFUSCATION if view.hides(span) else techniques
 
 
-def _detail(view: View, what: str) -> str:
-    return f"{what} (in {view.kind} text)" if view.derived else what
+def _detail(view: View, what: str, span: tuple[int, int] | None = None) -> str:
+    if view.derived:
+        return f"{what} (in {view.kind} text)"
+    if view.hides(span):
+        return f"{what} (in disguised characters)"
+    return what
 
 
 def scan(text: str, location: str, config: ScanConfig, indirect: bool = False,
@@ -103,8 +115,9 @@ def scan(text: str, location: str, config: ScanConfig, indirect: bool = False,
                         continue
                     base = {"injection": injection_techniques, "jailbreak": JAILBREAK_TECHNIQUES,
                             "extraction": EXTRACTION_TECHNIQUES}[head]
-                    findings.append(Finding(head, "classifier", round(score, 4), _with(base, view),
-                                            location, full, _detail(view, "prompt classifier")))
+                    findings.append(Finding(head, "classifier", round(score, 4),
+                                            _with(base, view, full), location, full,
+                                            _detail(view, "prompt classifier", full)))
         if view.kind == "folded":
             continue
         if "secrets" in enabled:
@@ -126,22 +139,44 @@ def scan(text: str, location: str, config: ScanConfig, indirect: bool = False,
 
 def _phrases(view: View, location: str, detectors: set[str],
              injection_techniques: tuple[str, ...]) -> list[Finding]:
-    out = []
+    out: list[Finding] = []
     lowered = view.lowered
-    if "injection" in detectors:
-        for rule, span in _INJECTION.matches(lowered):
-            out.append(Finding("injection", rule[0], rule[2], _with(injection_techniques, view),
-                               location, view.original_span(*span), _detail(view, "phrase rule")))
-    if "jailbreak" in detectors:
-        for rule, span in _JAILBREAK.matches(lowered):
-            out.append(Finding("jailbreak", rule[0], rule[2], _with(JAILBREAK_TECHNIQUES, view),
-                               location, view.original_span(*span), _detail(view, "phrase rule")))
-    if "extraction" in detectors:
-        for rule, span in _EXTRACTION.matches(lowered):
-            techniques = ("AML.T0056", "AML.T0069.002") if rule[3] == "AML.T0056" else (
-                "AML.T0069", rule[3])
-            out.append(Finding("extraction", rule[0], rule[2], _with(techniques, view),
-                               location, view.original_span(*span), _detail(view, "phrase rule")))
+    for detector, phrase_set in (("injection", _INJECTION), ("jailbreak", _JAILBREAK),
+                                 ("extraction", _EXTRACTION)):
+        if detector not in detectors:
+            continue
+        hits: list[Finding] = []
+        for rule, span in phrase_set.matches(lowered):
+            if detector == "injection":
+                techniques = injection_techniques
+            elif detector == "jailbreak":
+                techniques = JAILBREAK_TECHNIQUES
+            elif rule[3] == "AML.T0056":
+                techniques = EXTRACTION_TECHNIQUES
+            else:
+                techniques = ("AML.T0069", rule[3])
+            original = view.original_span(*span)
+            hits.append(Finding(detector, rule[0], rule[2], _with(techniques, view, original),
+                                location, original, _detail(view, "phrase rule", original)))
+        if detector == "jailbreak":
+            shots = many_shot(lowered)
+            if shots is not None:
+                original = view.original_span(*shots[1])
+                hits.append(Finding("jailbreak", "many_shot", shots[0],
+                                    _with(JAILBREAK_TECHNIQUES, view, original), location,
+                                    original, _detail(view, "faked dialogue turns", original)))
+        kinds = {f.kind for f in hits}
+        if len(kinds) >= 2:
+            best = {}
+            for f in hits:
+                best[f.kind] = max(best.get(f.kind, 0.0), f.score)
+            start = min(f.span[0] for f in hits if f.span)
+            end = max(f.span[1] for f in hits if f.span)
+            techniques = tuple(dict.fromkeys(t for f in hits for t in f.techniques))
+            hits.append(Finding(detector, "combined_rules", round(combine(list(best.values())), 4),
+                                techniques, location, (start, end),
+                                "several phrase rules: " + ", ".join(sorted(kinds))))
+        out.extend(hits)
     return out
 
 

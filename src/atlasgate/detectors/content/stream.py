@@ -71,8 +71,8 @@ class StreamScanner:
         restore_mapping: dict[str, str] | None = None,
         max_hold: int = 512,
         max_key_hold: int = 8192,
-        rescan_every: int = 512,
-        max_history: int = 65536,
+        rescan_every: int = 1024,
+        max_history: int = 4096,
     ) -> None:
         self.inspector = inspector
         self.location = location
@@ -122,7 +122,7 @@ class StreamScanner:
 
     @property
     def text_seen(self) -> str:
-        """The last ``max_history`` characters the upstream streamed."""
+        """The last ``max_history`` characters the upstream streamed (the rescan window)."""
         return self._history
 
     # ------------------------------------------------------------ internals
