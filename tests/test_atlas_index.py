@@ -136,6 +136,13 @@ def test_shipped_index_is_what_the_build_script_makes_from_the_file() -> None:
     assert "description" not in json.dumps(facts)  # facts only, no ATLAS prose
 
 
+def test_tactics_of_techniques_come_in_matrix_order(index: AtlasIndex) -> None:
+    tactics = index.tactics_of(["AML.T0024.002", "AML.T0051.000", "AML.T0054", "bogus"])
+    assert set(tactics) == {"AML.TA0010", "AML.TA0005", "AML.TA0012", "AML.TA0007"}
+    order = [t.id for t in index.ordered_tactics()]
+    assert tactics == sorted(tactics, key=order.index)
+
+
 def test_likelihood_rises_with_maturity_and_case_studies(index: AtlasIndex) -> None:
     realized_many = index.likelihood("AML.T0051.000")   # realized, many case studies
     feasible_none = index.likelihood("AML.T0024.000")   # feasible, none

@@ -162,6 +162,15 @@ class AtlasIndex:
             result.extend(self.techniques[s] for s in top.subtechniques)
         return result
 
+    def tactics_of(self, technique_ids: Iterable[str]) -> list[str]:
+        """Tactic IDs of the given techniques, in matrix order (for ``atlas.tactics``)."""
+        found: set[str] = set()
+        for tid in technique_ids:
+            technique = self.techniques.get(normalize_id(str(tid)))
+            if technique is not None:
+                found.update(technique.tactics)
+        return [t.id for t in self.ordered_tactics() if t.id in found]
+
     def mitigations_for(self, tid: str) -> list[Mitigation]:
         """Mitigations linked to a technique, or to its parent when it has none of its own."""
         technique = self.technique(tid)
