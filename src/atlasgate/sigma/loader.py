@@ -34,7 +34,8 @@ from sigma.types import (
 )
 
 from atlasgate.sigma.actions import parse_block
-from atlasgate.sigma.compiler import WINDOWED_FIELDS, Compiler, _any, referenced_fields, required_fields
+from atlasgate.sigma.codegen import generate
+from atlasgate.sigma.compiler import WINDOWED_FIELDS, Compiler, referenced_fields, required_fields
 from atlasgate.sigma.dialect import (
     NormalizedRule,
     normalize,
@@ -345,7 +346,7 @@ class Loader:
             apply_legacy_comparisons(rule)
             compiler = Compiler(window_label(window) if window else None)
             trees = [condition.parsed for condition in rule.detection.parsed_condition]
-            check = _any([compiler.compile(tree) for tree in trees])
+            check = generate(compiler, trees)
         except (SigmaError, UnsupportedValue) as e:
             self.problem(doc.path, locate(doc, e), _message(e))
             return None
