@@ -126,8 +126,9 @@ def _check(check: Mapping[str, Any], ev: Evidence) -> CheckResult:
     config = ev.controls.config
     cfg = ev.controls.config_path or "the shipped defaults"
     if kind == "decision_log":
-        audit = config.get("audit") if isinstance(config.get("audit"), Mapping) else {}
-        path = audit.get("path", "atlasgate-data/decisions.db")
+        audit = config.get("audit")
+        path = audit.get("path") if isinstance(audit, Mapping) else None
+        path = path or "atlasgate-data/decisions.db"
         return CheckResult(label, True, f"every decision is written to the hash-chained, signed "
                                         f"decision log ({path}); `atlasgate audit verify` "
                                         "checks it end to end")
@@ -156,8 +157,8 @@ def _check(check: Mapping[str, Any], ev: Evidence) -> CheckResult:
                            f"{len(rules)} enabled rules act with {action}"
                            + (f" (e.g. {', '.join(rules[:3])})" if rules else ""))
     if kind == "sigma_rules":
-        rules = [c for c in ev.controls.enabled if c.kind == "sigma"]
-        return CheckResult(label, bool(rules), f"{len(rules)} Sigma rules run on the gateway's "
+        sigma = [c for c in ev.controls.enabled if c.kind == "sigma"]
+        return CheckResult(label, bool(sigma), f"{len(sigma)} Sigma rules run on the gateway's "
                                                "events and alert with ATLAS IDs")
     if kind == "playbooks":
         detected = ev.coverage.detectable()
@@ -175,8 +176,9 @@ def _check(check: Mapping[str, Any], ev: Evidence) -> CheckResult:
         return CheckResult(label, bool(keys), f"{len(keys)} API keys, each tied to a tenant "
                                               "and user that every decision records")
     if kind == "upstreams":
-        ups = config.get("upstreams") if isinstance(config.get("upstreams"), Mapping) else {}
-        count = sum(len(v or []) for v in ups.values())
+        ups = config.get("upstreams")
+        count = sum(len(v) for v in ups.values() if isinstance(v, list)) \
+            if isinstance(ups, Mapping) else 0
         return CheckResult(label, count > 0, f"{count} upstream models listed in {cfg}")
     raise ValueError(f"unknown check kind {kind!r}")
 

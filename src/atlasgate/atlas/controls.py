@@ -101,6 +101,11 @@ def _techniques(values: Any, index: AtlasIndex, where: str, warnings: list[str])
     return tuple(found)
 
 
+def _section(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = config.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
 def _enabled(value: Any) -> bool:
     return value is not False and str(value).strip().lower() not in ("false", "no", "off", "0")
 
@@ -113,7 +118,7 @@ def detector_controls(config: Mapping[str, Any], index: AtlasIndex,
     except (ImportError, AttributeError):
         warnings.append("detector registry not available: detectors are not counted")
         return []
-    settings = config.get("detectors") if isinstance(config.get("detectors"), Mapping) else {}
+    settings = _section(config, "detectors")
     controls = []
     for name, info in sorted(detectors.items()):
         own = settings.get(name)
@@ -183,7 +188,7 @@ def default_pack_files() -> list[Path]:
 
 def policy_controls(config: Mapping[str, Any], base: Path, index: AtlasIndex,
                     warnings: list[str], doc: YamlDoc | None) -> list[Control]:
-    policy = config.get("policy") if isinstance(config.get("policy"), Mapping) else {}
+    policy = _section(config, "policy")
     controls: list[Control] = []
     if _enabled(policy.get("include_defaults", True)):
         for pack in default_pack_files():
@@ -238,7 +243,7 @@ def _rule_atlas_ids(tags: list[Any], index: AtlasIndex) -> tuple[list[str], list
 
 def sigma_controls(config: Mapping[str, Any], base: Path, index: AtlasIndex,
                    warnings: list[str]) -> list[Control]:
-    sigma = config.get("sigma") if isinstance(config.get("sigma"), Mapping) else {}
+    sigma = _section(config, "sigma")
     entries = sigma.get("rules") or []
     if isinstance(entries, str):
         entries = [entries]

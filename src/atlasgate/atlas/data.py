@@ -17,10 +17,7 @@ import yaml
 
 from atlasgate.errors import ConfigError
 
-try:
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[attr-defined]
-except AttributeError:  # PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
 
 
 def read_atlas_file(path: str | Path) -> tuple[Mapping[str, Any], bytes]:

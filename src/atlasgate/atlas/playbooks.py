@@ -107,7 +107,8 @@ def detectable(controls: ControlSet, index: AtlasIndex) -> list[str]:
 
 
 def _listen(config: Mapping[str, Any]) -> str:
-    listen = config.get("listen") if isinstance(config.get("listen"), Mapping) else {}
+    raw = config.get("listen")
+    listen: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     return f"{listen.get('host', '127.0.0.1')}:{listen.get('port', 8080)}"
 
 

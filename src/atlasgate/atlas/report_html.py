@@ -88,16 +88,17 @@ def _matrix(model: ThreatModel) -> str:
     columns = []
     for tactic in model.index.ordered_tactics():
         cells = [f'<h3 title="{tactic.id}">{escape(tactic.name)}</h3>']
-        for t in model.index.techniques_in(tactic.id, subtechniques=True):
-            if t.parent and t.id not in status:
+        for tech in model.index.techniques_in(tactic.id, subtechniques=True):
+            if tech.parent and tech.id not in status:
                 continue
-            st = status.get(t.id, "n/a")
-            who = ", ".join(assets_by_tid.get(t.id, []))
-            title = f"{t.id} {t.name}: {STATUS_TEXT[st]}" + (f" ({who})" if who else "")
+            st = status.get(tech.id, "n/a")
+            who = ", ".join(assets_by_tid.get(tech.id, []))
+            title = f"{tech.id} {tech.name}: {STATUS_TEXT[st]}" + (f" ({who})" if who else "")
             cells.append(
-                f'<div class="tech{" sub" if t.parent else ""}" data-technique="{t.id}" '
+                f'<div class="tech{" sub" if tech.parent else ""}" data-technique="{tech.id}" '
                 f'data-status="{st}" style="background:{STATUS_COLOURS[st]}" '
-                f'title="{escape(title)}"><span class="id">{t.id}</span>{escape(t.name)}</div>')
+                f'title="{escape(title)}"><span class="id">{tech.id}</span>'
+                f'{escape(tech.name)}</div>')
         columns.append(f'<div class="tactic" data-tactic="{tactic.id}">{"".join(cells)}</div>')
     return f'<div class="matrix" id="matrix">{"".join(columns)}</div>'
 

@@ -44,7 +44,7 @@ def atlas_ids_from_tags(tags: Iterable[str], index: AtlasIndex) -> tuple[list[st
                 tactics.append(tid)
         elif m := _TACTIC_NAME_TAG.match(tag):
             key = _tactic_key(m.group(1))
-            tid = by_name.get(key) or _TACTIC_ALIASES.get(key)
-            if tid and tid not in tactics:
-                tactics.append(tid)
+            tactic_id = by_name.get(key) or _TACTIC_ALIASES.get(key)
+            if tactic_id and tactic_id not in tactics:
+                tactics.append(tactic_id)
     return techniques, tactics

@@ -37,7 +37,7 @@ def playbook(technique: str | None, config: str | None, list_all: bool) -> None:
                    "`atlasgate playbook TECHNIQUE`.")
         return
     book = find_playbook(technique, index)
-    controls = controls_from_config(config, index) if config else None
+    selected = controls_from_config(config, index) if config else None
     tid = technique.strip()
     tid = tid[3:] if tid.upper().startswith("PB-") else tid
-    click.echo(render_playbook(book, index.technique(tid).id, index, controls), nl=False)
+    click.echo(render_playbook(book, index.technique(tid).id, index, selected), nl=False)
