@@ -13,6 +13,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -128,10 +129,16 @@ def _check(check: Mapping[str, Any], ev: Evidence) -> CheckResult:
     if kind == "decision_log":
         audit = config.get("audit")
         path = audit.get("path") if isinstance(audit, Mapping) else None
-        path = path or "atlasgate-data/decisions.db"
+        path = str(path or "atlasgate-data/decisions.db")
+        where = Path(path).expanduser()
+        if not where.is_absolute() and ev.controls.config_path:
+            where = Path(ev.controls.config_path).resolve().parent / where
+        state = (f"present, {where.stat().st_size} bytes" if where.is_file()
+                 else "created on the first decision")
+        verify = "atlasgate audit verify" + (f" --config {cfg}" if ev.controls.config_path else "")
         return CheckResult(label, True, f"every decision is written to the hash-chained, signed "
-                                        f"decision log ({path}); `atlasgate audit verify` "
-                                        "checks it end to end")
+                                        f"decision log {where} ({state}); `{verify}` checks it "
+                                        "end to end")
     if kind == "coverage_report":
         counts = ev.coverage.counts()
         covered = len(ev.index.techniques) - counts["none"] - counts["partial"]
