@@ -24,7 +24,11 @@ from atlasgate.atlas.playbooks import (
               help="List the techniques the configuration detects and their playbooks.")
 @friendly_errors
 def playbook(technique: str | None, config: str | None, list_all: bool) -> None:
-    """Print the playbook for TECHNIQUE (e.g. AML.T0024.002 or PB-AML.T0024.002)."""
+    """Print the incident-response playbook for an ATLAS technique.
+
+    TECHNIQUE is a technique ID such as AML.T0024.002, or a playbook ID such as
+    PB-AML.T0024.002 as alerts carry it.
+    """
     index = load_index()
     if list_all or technique is None:
         controls = controls_from_config(config, index)
