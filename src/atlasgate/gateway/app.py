@@ -82,11 +82,11 @@ class GatewayApp:
             if verb != "POST":
                 return await _not_allowed(send, protocol, "POST")
             return await openai.generate(exchange(method), upstream_path, fields_of)
-        if (m := _PREDICT_V1.match(path)) or (m2 := _PREDICT_V2.match(path)):
-            if verb != "POST":
-                return await _not_allowed(send, "predict", "POST")
-            name, version = (m.group(1), "v1") if m else (m2.group(1), "v2")  # type: ignore[union-attr]
-            return await predict.predict(exchange("predict", "predict"), name, version)
+        for pattern, version in ((_PREDICT_V1, "v1"), (_PREDICT_V2, "v2")):
+            if m := pattern.match(path):
+                if verb != "POST":
+                    return await _not_allowed(send, "predict", "POST")
+                return await predict.predict(exchange("predict", "predict"), m.group(1), version)
         if verb == "GET":
             if path == "/v1/models":
                 return await openai.list_models(exchange("models"))

@@ -20,7 +20,16 @@ from atlasgate.errors import AtlasGateError, PolicyError
 from atlasgate.event import Event
 from atlasgate.gateway.enforcement import IdentityAction
 from atlasgate.gateway.errors import error_body
-from atlasgate.gateway.http import BadRequest, Receive, Scope, Send, header, send_json
+from atlasgate.gateway.http import (
+    BadRequest,
+    Receive,
+    Scope,
+    Send,
+    header,
+    parse_json_object,
+    read_body,
+    send_json,
+)
 from atlasgate.gateway.normalize import base_event
 from atlasgate.gateway.runtime import Gateway, Snapshot
 from atlasgate.policy.constraints import combine
@@ -79,8 +88,6 @@ class Exchange:
         return identity
 
     async def read_json(self) -> dict[str, Any]:
-        from atlasgate.gateway.http import parse_json_object, read_body
-
         limits = self.snapshot.config.limits
         try:
             body = await read_body(self.scope, self.receive, limits.max_body_bytes)
