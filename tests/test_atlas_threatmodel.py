@@ -187,3 +187,32 @@ def test_full_atlas_data_adds_case_studies_to_the_gaps(tmp_path: Path) -> None:
     html = out.read_text()
     assert "<th>ATLAS case studies</th>" in html
     assert "AML.CS00" in html
+
+
+def test_mitigations_the_gateway_puts_in_place_follow_the_config(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("policy: {include_defaults: false}\n"
+                     "detectors: {injection: false, jailbreak: false, leakage: false}\n")
+    fuller = tmp_path / "fuller.yaml"
+    fuller.write_text("""\
+keys:
+  - {id: alice, hash: "sha256:00", tenant: acme}
+policy:
+  include_defaults: false
+  rules:
+    - {id: top1, condition: 'api.request_count > 200', action: CONSTRAIN,
+       constraint: {top1: true}, atlas: [AML.T0024.002]}
+    - {id: hold-tools, condition: 'detection.injection.indirect', action: REVIEW,
+       atlas: [AML.T0053]}
+""")
+    text = "assets:\n  - {id: a, kind: classifier_api, exposure: public}\n"
+    few = _model(text, plain).in_place
+    many = _model(text, fuller).in_place
+    assert set(few) == {"AML.M0024"}                 # the decision log is always written
+    assert {"AML.M0024", "AML.M0019", "AML.M0002", "AML.M0029"} <= set(many)
+    assert "policy:top1" in many["AML.M0002"]
+    extraction = next(t for t in _model(text, fuller).as_dict()["assets"][0]["threats"]
+                      if t["technique"] == "AML.T0024.002")
+    marks = {m["id"]: m["in_place"] for m in extraction["mitigations"]}
+    assert marks["AML.M0002"]
+    assert marks["AML.M0004"] is None

@@ -67,6 +67,7 @@ class Control:
     tactics: tuple[str, ...] = ()
     detail: str = ""
     action: str = ""
+    constraints: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -170,6 +171,8 @@ def _rule_controls(rules: Iterable[Any], source: str, index: AtlasIndex,
             source=where,
             detail=str(rule.get("description") or ""),
             action=str(rule.get("action") or "LOG").strip().upper(),
+            constraints=tuple(str(k) for k in constraint) if isinstance(
+                constraint := rule.get("constraint"), Mapping) else (),
         ))
     return controls
 

@@ -53,6 +53,7 @@ th{background:#f6f6f6}
 code{font-family:ui-monospace,monospace;font-size:.95em}
 ul.reasons{margin:6px 0 0 0;padding-left:18px;font-size:.9em}
 .asset-facts{color:#444}
+.in-place{font-weight:600;color:#1a7f43}
 """
 
 
@@ -69,6 +70,15 @@ def _controls(t: Threat) -> str:
         via = "" if c.via == "direct" else f", via {c.via}"
         items.append(f"{escape(c.control.name)} <small>({c.control.strength.label}{via})</small>")
     return "<br>".join(items)
+
+
+def _mitigation(mid: str, name: str, model: ThreatModel, *, long: bool = False) -> str:
+    label = f"{mid} {escape(name)}" if long else mid
+    how = model.in_place.get(mid)
+    if how:
+        return (f'<span class="in-place" title="{escape(name)}: in place, {escape(how)}">'
+                f"{label} ✓</span>")
+    return f'<span title="{escape(name)}">{label}</span>'
 
 
 def _studies(studies: list[tuple[str, str]]) -> str:
@@ -103,6 +113,15 @@ def _matrix(model: ThreatModel) -> str:
     return f'<div class="matrix" id="matrix">{"".join(columns)}</div>'
 
 
+def _in_place(model: ThreatModel) -> str:
+    if not model.in_place:
+        return ""
+    items = "".join(f"<li><b>{mid}</b> {escape(model.index.mitigations[mid].name)}: "
+                    f"{escape(how)}</li>" for mid, how in sorted(model.in_place.items())
+                    if mid in model.index.mitigations)
+    return f'<h2>ATLAS mitigations the gateway puts in place</h2><ul id="in-place">{items}</ul>'
+
+
 def render_html(model: ThreatModel, *, top: int = 20,
                 case_studies: Mapping[str, list[tuple[str, str]]] | None = None) -> str:
     """The report; ``case_studies`` (technique → [(id, name)]) adds real incidents to the gaps."""
@@ -133,6 +152,7 @@ def render_html(model: ThreatModel, *, top: int = 20,
             f'<span><i style="background:{c}"></i>{escape(STATUS_TEXT[s])}</span>'
             for s, c in STATUS_COLOURS.items()) + "</div>",
         _matrix(model),
+        _in_place(model),
         "<h2>Gaps, ranked</h2>",
         "<p>Risk = impact (1–5) × likelihood (1–5). Likelihood draws on the technique's maturity "
         "(realized &gt; demonstrated &gt; feasible), the number of ATLAS case studies that used "
@@ -142,7 +162,8 @@ def render_html(model: ThreatModel, *, top: int = 20,
         + ("<th>ATLAS case studies</th>" if case_studies is not None else "") + "</tr>",
     ]
     for n, (asset, t) in enumerate(gaps[:top], 1):
-        mitigations = "<br>".join(f"{m.id} {escape(m.name)}" for m in t.mitigations) or "—"
+        mitigations = "<br>".join(_mitigation(m.id, m.name, model, long=True)
+                                  for m in t.mitigations) or "—"
         parts.append(
             f"<tr><td>{n}</td><td>{escape(asset.name)}</td>"
             f"<td><code>{t.technique.id}</code> {escape(t.technique.name)}</td>"
@@ -169,7 +190,7 @@ def render_html(model: ThreatModel, *, top: int = 20,
         for t in a.threats:
             reasons = "".join(f"<li><b>{escape(r)}</b>: {escape(text)}</li>"
                               for r, text in t.reasons)
-            mitigations = ", ".join(f'<span title="{escape(m.name)}">{m.id}</span>'
+            mitigations = ", ".join(_mitigation(m.id, m.name, model)
                                     for m in t.mitigations) or "—"
             parts.append(
                 f'<tr data-technique="{t.technique.id}"><td><code>{t.technique.id}</code> '

@@ -28,6 +28,11 @@ def render_markdown(model: ThreatModel, *, top: int = 15) -> str:
     out += ["", "Risk = impact (1–5) × likelihood (1–5). Likelihood comes from the technique's "
             "maturity in ATLAS (realized > demonstrated > feasible), the number of ATLAS case "
             "studies that used it, and how exposed the asset is.", ""]
+    if model.in_place:
+        out += ["ATLAS mitigations the gateway puts in place (✓ below):", ""]
+        out += [f"- {mid} {model.index.mitigations[mid].name}: {how}"
+                for mid, how in sorted(model.in_place.items()) if mid in model.index.mitigations]
+        out.append("")
     out += ["## Top gaps", "", "| # | asset | technique | risk | why it applies |",
             "|---|---|---|---|---|"]
     for n, (asset, t) in enumerate(model.ranked_gaps()[:top], 1):
@@ -48,7 +53,8 @@ def render_markdown(model: ThreatModel, *, top: int = 15) -> str:
         out += ["| technique | coverage | controls | risk | ATLAS mitigations |",
                 "|---|---|---|---|---|"]
         for t in a.threats:
-            mitigations = ", ".join(m.id for m in t.mitigations) or "—"
+            mitigations = ", ".join(m.id + (" ✓" if m.id in model.in_place else "")
+                                    for m in t.mitigations) or "—"
             out.append(f"| {t.technique.id} {_cell(t.technique.name)} | {t.status} | "
                        f"{_cell(_controls(t))} | {t.risk} | {mitigations} |")
         out += ["", "Why these apply:", ""]

@@ -21,6 +21,7 @@ from atlasgate.atlas.assets import ACCESS, KINDS, SENSITIVITY, Asset, AssetModel
 from atlasgate.atlas.controls import Control, ControlSet, Strength
 from atlasgate.atlas.coverage import CoveringControl, compute_coverage
 from atlasgate.atlas.index import AtlasIndex, Mitigation, Technique
+from atlasgate.atlas.mitigations import mitigations_in_place
 
 IMPACT = {"low": 2, "medium": 3, "high": 4, "critical": 5}
 EXPOSURE_FACTOR = {"public": 1.0, "partner": 0.8, "internal": 0.6}
@@ -139,6 +140,7 @@ class ThreatModel:
     index: AtlasIndex
     assets: list[AssetThreats]
     warnings: list[str]
+    in_place: dict[str, str] = field(default_factory=dict)
 
     def ranked_gaps(self) -> list[tuple[Asset, Threat]]:
         rows = [(a.asset, t) for a in self.assets for t in a.gaps()]
@@ -170,7 +172,8 @@ class ThreatModel:
                 "controls": [{"name": c.control.name, "kind": c.control.kind,
                               "strength": c.control.strength.label, "via": c.via,
                               "source": c.control.source} for c in t.controls],
-                "mitigations": [{"id": m.id, "name": m.name} for m in t.mitigations],
+                "mitigations": [{"id": m.id, "name": m.name,
+                                 "in_place": self.in_place.get(m.id)} for m in t.mitigations],
             }
 
         return {
@@ -233,5 +236,6 @@ def build_threat_model(model: AssetModel, gateway: ControlSet | None, index: Atl
             ))
         threats.sort(key=lambda t: (-t.risk, t.technique.id))
         result.append(AssetThreats(asset, threats))
+    in_place = mitigations_in_place(gateway) if gateway else {}
     return ThreatModel(model.system, model.source, gateway.config_path if gateway else None,
-                       index, result, warnings)
+                       index, result, warnings, in_place)
