@@ -128,3 +128,10 @@ def test_rules_for_other_products_lint_with_a_warning(tmp_path):
     (warning,) = load_rules([path]).warnings
     assert warning.line == 2
     assert "product 'windows'" in warning.message
+
+
+def test_a_condition_too_deep_for_the_parser_is_an_error_not_a_crash(tmp_path):
+    condition = "not (" * 29 + "not s" + ")" * 29
+    ((line, message),) = problems(tmp_path, GOOD.replace("condition: s", f"condition: {condition}"))
+    assert line == 6
+    assert "nested too deeply" in message

@@ -176,3 +176,17 @@ logsource: {product: atlasgate, category: llm}
     event = {"api.method": "chat", "llm.prompt": "reset my password"}
     assert [m.rule_id for m in engine.evaluate({**event, "client.key_id": "alice"})] == ["pw"]
     assert engine.evaluate({**event, "client.key_id": "helpdesk"}) == []
+
+
+def test_not_a_number_never_compares():
+    assert not fires("s:\n  api.request_rate|gt: 5\ncondition: s", {"api.request_rate": float("nan")})
+    assert not fires("s:\n  api.request_rate|lt: 5\ncondition: s", {"api.request_rate": float("nan")})
+
+
+def test_nested_conditions_evaluate():
+    depth = 9  # odd: the innermost selection ends up negated
+    condition = "not (" * (depth - 1) + "not s" + ")" * (depth - 1)
+    detection = f"s:\n  api.model: x\nt:\n  user.id: u\ncondition: t or ({condition})"
+    assert fires(detection, {"api.model": "y"})
+    assert not fires(detection, {"api.model": "x"})
+    assert fires(detection, {"api.model": "x", "user.id": "u"})

@@ -26,14 +26,12 @@ from sigma.types import (
     SpecialChars,
 )
 
-from atlasgate.sigma.compiler import WINDOWED_FIELDS, Check, Compiler, _any
+from atlasgate.sigma.compiler import WINDOWED_FIELDS, Check, Compiler
 
 _OPERATORS = {
     CompareOperators.LT: "<", CompareOperators.LTE: "<=",
     CompareOperators.GT: ">", CompareOperators.GTE: ">=",
 }
-# Python's parser refuses deeper nesting; such rules keep the closures.
-_MAX_DEPTH = 50
 
 
 class _Generator:
@@ -47,14 +45,12 @@ class _Generator:
         self.namespace[name] = value
         return name
 
-    def expr(self, node: Any, depth: int = 0) -> str:
-        if depth > _MAX_DEPTH:
-            raise RecursionError("condition nested too deeply")
+    def expr(self, node: Any) -> str:
         if isinstance(node, ConditionAND | ConditionOR):
             joiner = " and " if isinstance(node, ConditionAND) else " or "
-            return "(" + joiner.join(self.expr(a, depth + 1) for a in node.args) + ")"
+            return "(" + joiner.join(self.expr(a) for a in node.args) + ")"
         if isinstance(node, ConditionNOT):
-            return f"(not {self.expr(node.args[0], depth + 1)})"
+            return f"(not {self.expr(node.args[0])})"
         if isinstance(node, ConditionFieldEqualsValueExpression):
             inline = self.inline(node.field, node.value)
             if inline is not None:
@@ -119,12 +115,9 @@ def _string_test(value: SigmaString) -> tuple[str, str] | None:
 def generate(compiler: Compiler, trees: list[Any]) -> Check:
     """One function for a rule's conditions (pySigma allows several, OR-ed)."""
     generator = _Generator(compiler)
-    try:
-        body = " or ".join(generator.expr(tree) for tree in trees if tree is not None)
-        source = f"def check(ev, kw):\n    return bool({body or 'False'})\n"
-        code = compile(source, "<sigma rule>", "exec")
-    except (RecursionError, SyntaxError, MemoryError):
-        return _any([compiler.compile(tree) for tree in trees])
-    exec(code, generator.namespace)  # the source holds only names bound above
+    body = " or ".join(generator.expr(tree) for tree in trees if tree is not None)
+    source = f"def check(ev, kw):\n    return bool({body or 'False'})\n"
+    # The source holds only names bound in the namespace above, never rule text.
+    exec(compile(source, "<sigma rule>", "exec"), generator.namespace)
     check: Check = generator.namespace["check"]
     return check

@@ -350,6 +350,10 @@ class Loader:
         except (SigmaError, UnsupportedValue) as e:
             self.problem(doc.path, locate(doc, e), _message(e))
             return None
+        except (RecursionError, SyntaxError, MemoryError):
+            self.problem(doc.path, doc.line_of("detection", "condition"),
+                         "condition is nested too deeply to evaluate")
+            return None
         if not ok:
             return None
         required = frozenset.intersection(*(required_fields(t) for t in trees))
