@@ -98,6 +98,7 @@ def test_rendering_adds_the_configuration_sigma_commands_and_containment(tmp_pat
     assert "`sigma:Systematic predict queries`" in text
     assert "http://10.0.0.5:9090/admin/reload" in text
     assert "atlasgate keys new" in text
+    assert f"atlasgate audit --config {config} export -o decisions.jsonl" in text
     assert "AML.M0004" in text
     without = render_playbook(find_playbook("AML.T0054", INDEX), "AML.T0054", INDEX,
                               controls_from_config(None, INDEX))

@@ -135,7 +135,8 @@ def _check(check: Mapping[str, Any], ev: Evidence) -> CheckResult:
             where = Path(ev.controls.config_path).resolve().parent / where
         state = (f"present, {where.stat().st_size} bytes" if where.is_file()
                  else "created on the first decision")
-        verify = "atlasgate audit verify" + (f" --config {cfg}" if ev.controls.config_path else "")
+        verify = "atlasgate audit " + (f"--config {cfg} " if ev.controls.config_path else "") \
+            + "verify"
         return CheckResult(label, True, f"every decision is written to the hash-chained, signed "
                                         f"decision log {where} ({state}); `{verify}` checks it "
                                         "end to end")

@@ -154,8 +154,8 @@ def render_playbook(playbook: Playbook, technique_id: str, index: AtlasIndex,
               + ", ".join(f"`{f}`" for f in playbook.fields), ""]
     lines += [f"{n}. {step}" for n, step in enumerate(playbook.investigate, 1)]
     lines += ["", "Queries:", "", "```sh",
-              f"atlasgate audit export --config {cfg_path} -o decisions.jsonl",
-              f"atlasgate audit tail --config {cfg_path} -n 50"]
+              f"atlasgate audit --config {cfg_path} export -o decisions.jsonl",
+              f"atlasgate audit --config {cfg_path} tail -n 50"]
     tag = "atlas." + technique.id.removeprefix("AML.").lower()
     if sigma_files:
         for path in sigma_files:
