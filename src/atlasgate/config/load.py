@@ -105,4 +105,12 @@ def _resolve_paths(config: GatewayConfig, base: Path) -> GatewayConfig:
     atlas = config.atlas.model_copy(
         update={"data": _resolve(base, config.atlas.data) if config.atlas.data else None}
     )
-    return config.model_copy(update={"audit": audit, "policy": policy, "sigma": sigma, "atlas": atlas})
+    datasets = [
+        spec.model_copy(update={
+            "profile": _resolve(base, spec.profile),
+            "accept_dir": _resolve(base, spec.accept_dir) if spec.accept_dir else None,
+        })
+        for spec in config.datasets
+    ]
+    return config.model_copy(update={"audit": audit, "policy": policy, "sigma": sigma, "atlas": atlas,
+                                     "datasets": datasets})

@@ -162,6 +162,16 @@ class AtlasSettings(Section):
     data: str | None = None
 
 
+class DatasetSpec(Section):
+    """A training-data set whose batches arrive at POST /v1/datasets/{name}/batches."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    profile: str = Field(min_length=1, description="profile.json from `atlasgate data profile`")
+    checks: dict[str, Any] = {}
+    max_batch_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    accept_dir: str | None = Field(None, description="where accepted batches are written")
+
+
 class GatewayConfig(Section):
     listen: Listen = Listen()
     fail_mode: Literal["open", "closed"] = "closed"
@@ -175,6 +185,7 @@ class GatewayConfig(Section):
     audit: AuditSettings = AuditSettings()
     sigma: SigmaSettings = SigmaSettings()
     atlas: AtlasSettings = AtlasSettings()
+    datasets: list[DatasetSpec] = []
 
     @model_validator(mode="after")
     def _unique_key_ids(self) -> GatewayConfig:

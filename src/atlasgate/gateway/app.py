@@ -8,7 +8,7 @@ import logging
 import re
 import signal
 
-from atlasgate.gateway import admin, openai, predict
+from atlasgate.gateway import admin, datasets, openai, predict
 from atlasgate.gateway.errors import error_body
 from atlasgate.gateway.flow import Exchange, Rejected
 from atlasgate.gateway.http import Receive, Scope, Send, send_json
@@ -20,6 +20,7 @@ _PREDICT_V1 = re.compile(r"^/v1/models/([^/:]+):predict$")
 _MODEL_V1 = re.compile(r"^/v1/models/([^/:]+)$")
 _PREDICT_V2 = re.compile(r"^/v2/models/([^/]+)/infer$")
 _MODEL_V2 = re.compile(r"^/v2/models/([^/]+)$")
+_DATASET = re.compile(r"^/v1/datasets/([A-Za-z0-9._-]+)/batches$")
 _REVIEW = re.compile(r"^/admin/reviews/([0-9a-f]+)/(approve|deny)$")
 
 
@@ -103,6 +104,8 @@ class GatewayApp:
             if path == "/admin/reviews":
                 return await admin.list_reviews(exchange("admin", "admin"))
         if verb == "POST":
+            if m := _DATASET.match(path):
+                return await datasets.ingest(exchange("ingest", "predict"), m.group(1))
             if path == "/admin/reload":
                 return await admin.reload(exchange("admin", "admin"))
             if m := _REVIEW.match(path):

@@ -23,6 +23,7 @@ from atlasgate.detectors.content.inspector import ContentInspector
 from atlasgate.errors import AtlasGateError, ConfigError
 from atlasgate.features.store import MemoryStateStore, StateStore
 from atlasgate.features.windows import RequestWindows
+from atlasgate.gateway.dataset_registry import Dataset, load_datasets
 from atlasgate.gateway.enforcement import IdentityActions
 from atlasgate.gateway.review import ReviewQueue
 from atlasgate.gateway.upstream import UpstreamClient
@@ -51,6 +52,7 @@ class Snapshot:
     upstream_auth: dict[str, str]
     sigma: SigmaEngine | None
     content: ContentInspector | None
+    datasets: dict[str, Dataset]
     loaded_at: float
 
     @classmethod
@@ -76,6 +78,7 @@ class Snapshot:
             upstream_auth=auth,
             sigma=_sigma_engine(config, sigma_state),
             content=_content_inspector(config),
+            datasets=load_datasets(config),
             loaded_at=time.time(),
         )
 
