@@ -1,11 +1,11 @@
 """Generate one Python function per rule, so evaluating it costs one call.
 
-The closure compiler (``compiler.Compiler``) builds a tree of small functions:
-a call per AND/OR node and two per field test. Here the condition becomes one
-boolean expression with the common field tests written inline (string equality,
-prefix, suffix, substring, numeric comparison), and every other test calling the
-closure the compiler builds for it. Values from the rule never enter the source
-text: they are bound to names in the function's namespace.
+The condition becomes one boolean expression with the common field tests written
+inline (string equality, prefix, suffix, substring, numeric comparison), and every
+other test calling the closure ``compiler.Compiler`` builds for it; a tree of
+small functions would cost a call per AND/OR node and two per field test. Values
+from the rule never enter the source text: they are bound to names in the
+function's namespace.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class _Generator:
             inline = self.inline(node.field, node.value)
             if inline is not None:
                 return inline
-        return f"{self.const(self.compiler.compile(node))}(ev, kw)"
+        return f"{self.const(self.compiler.leaf(node))}(ev, kw)"
 
     def read(self, field: str) -> str:
         """Source of the event value a field test reads (windowed fields first)."""
@@ -77,7 +77,7 @@ class _Generator:
         if test is None and not numeric:
             return None
         v = self.local()
-        slow = self.const(self.compiler.compile(ConditionFieldEqualsValueExpression(field, value)))
+        slow = self.const(self.compiler.leaf(ConditionFieldEqualsValueExpression(field, value)))
         fallback = f"{slow}(ev, kw)"
         if numeric:
             bound = self.const(value.number.number)
