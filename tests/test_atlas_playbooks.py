@@ -116,3 +116,18 @@ def test_playbook_command() -> None:
     missing = runner.invoke(cli, ["playbook", "AML.T0000"])
     assert missing.exit_code == 2
     assert "no playbook for AML.T0000" in missing.output
+
+
+def test_playbook_can_carry_the_converted_queries(tmp_path: Path) -> None:
+    pytest.importorskip("atlasgate.sigma.convert")
+    (tmp_path / "sigma").mkdir()
+    rule = tmp_path / "sigma" / "extraction.yml"
+    rule.write_text(SIGMA_RULE)
+    config = tmp_path / "gateway.yaml"
+    config.write_text("sigma: {rules: [sigma/]}\n")
+    result = CliRunner().invoke(cli, ["playbook", "AML.T0024.002", "--config", str(config),
+                                      "--queries", "sqlite"])
+    assert result.exit_code == 0, result.output
+    assert "sqlite (extraction.yml):" in result.output
+    assert "SELECT" in result.output
+    assert "api.method" in result.output

@@ -13,6 +13,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -106,6 +107,37 @@ def detectable(controls: ControlSet, index: AtlasIndex) -> list[str]:
     return compute_coverage(controls, index).detectable()
 
 
+Queries = Mapping[str, Mapping[str, list[str] | str]]
+
+
+def convert_rules(paths: Iterable[str], targets: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """SIEM queries per Sigma rule file and target, by the Sigma engine's converters.
+
+    A target that cannot be converted here (its backend is not installed) gets the
+    reason as a string instead of a list of queries.
+    """
+    result: dict[str, dict[str, Any]] = {}
+    try:
+        from atlasgate.sigma.convert import convert
+        from atlasgate.sigma.engine import load_rules
+    except ImportError:
+        return {p: {t: "the Sigma engine is not installed" for t in targets} for p in paths}
+    for path in paths:
+        ruleset = load_rules([Path(path)])
+        per_target: dict[str, Any] = {}
+        for target in targets:
+            try:
+                entries = convert(ruleset, target)
+            except AtlasGateError as exc:
+                per_target[target] = str(getattr(exc, "reason", exc))
+                continue
+            queries = [q for e in entries for q in e.get("queries", [])]
+            errors = [str(e["error"]) for e in entries if "error" in e]
+            per_target[target] = queries if queries else "; ".join(errors) or "no query"
+        result[path] = per_target
+    return result
+
+
 def _listen(config: Mapping[str, Any]) -> str:
     raw = config.get("listen")
     listen: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
@@ -113,8 +145,11 @@ def _listen(config: Mapping[str, Any]) -> str:
 
 
 def render_playbook(playbook: Playbook, technique_id: str, index: AtlasIndex,
-                    controls: ControlSet | None = None) -> str:
-    """The playbook as Markdown, completed from the configuration when one is given."""
+                    controls: ControlSet | None = None, queries: Queries | None = None) -> str:
+    """The playbook as Markdown, completed from the configuration when one is given.
+
+    ``queries`` (from ``convert_rules``) adds the converted SIEM queries themselves.
+    """
     technique = index.technique(technique_id)
     tactics = ", ".join(index.tactics[t].name for t in technique.tactics if t in index.tactics)
     cfg_path = controls.config_path if controls and controls.config_path else "gateway.yaml"
@@ -162,6 +197,12 @@ def render_playbook(playbook: Playbook, technique_id: str, index: AtlasIndex,
             lines.append(f"atlasgate sigma test {path} --events decisions.jsonl")
             lines += [f"atlasgate sigma convert {path} --target {t}" for t in SIEM_TARGETS]
         lines.append("```")
+        for path in sigma_files:
+            for target, converted in (queries or {}).get(path, {}).items():
+                if isinstance(converted, str):
+                    lines += ["", f"{target} ({Path(path).name}): not converted here: {converted}"]
+                else:
+                    lines += ["", f"{target} ({Path(path).name}):", "", "```", *converted, "```"]
     else:
         lines += ["```", "",
                   f"No Sigma rule in the configuration is tagged `{tag}`. Write one over the "

@@ -9,6 +9,7 @@ from atlasgate.atlas.controls import controls_from_config
 from atlasgate.atlas.index import load_index
 from atlasgate.atlas.playbooks import (
     all_playbooks,
+    convert_rules,
     detectable,
     find_playbook,
     playbook_refs,
@@ -22,8 +23,12 @@ from atlasgate.atlas.playbooks import (
               help="Complete the playbook from this gateway's controls and Sigma rules.")
 @click.option("--list", "list_all", is_flag=True,
               help="List the techniques the configuration detects and their playbooks.")
+@click.option("--queries", "targets", multiple=True, metavar="TARGET",
+              help="Include the Sigma rules converted for TARGET (splunk, kusto, "
+                   "elasticsearch, esql, sqlite); repeatable. Needs --config.")
 @friendly_errors
-def playbook(technique: str | None, config: str | None, list_all: bool) -> None:
+def playbook(technique: str | None, config: str | None, list_all: bool,
+             targets: tuple[str, ...]) -> None:
     """Print the incident-response playbook for an ATLAS technique.
 
     TECHNIQUE is a technique ID such as AML.T0024.002, or a playbook ID such as
@@ -43,5 +48,9 @@ def playbook(technique: str | None, config: str | None, list_all: bool) -> None:
     book = find_playbook(technique, index)
     selected = controls_from_config(config, index) if config else None
     tid = technique.strip()
-    tid = tid[3:] if tid.upper().startswith("PB-") else tid
-    click.echo(render_playbook(book, index.technique(tid).id, index, selected), nl=False)
+    tid = index.technique(tid[3:] if tid.upper().startswith("PB-") else tid).id
+    queries = None
+    if targets and selected is not None:
+        files = sorted({c.source for c in selected.covering(tid) if c.kind == "sigma"})
+        queries = convert_rules(files, targets)
+    click.echo(render_playbook(book, tid, index, selected, queries), nl=False)
