@@ -207,3 +207,11 @@ def test_layer_scores_and_colours_follow_strength(configs: tuple[Path, Path]) ->
     assert extraction["score"] == 2
     assert "policy:review-bulk" in extraction["comment"]
     assert inversion["color"] != extraction["color"]
+
+
+def test_every_shipped_detector_and_default_rule_names_real_techniques() -> None:
+    controls = controls_from_config(None, INDEX)
+    shipped = [c for c in controls.controls if c.kind in ("detector", "policy")]
+    assert shipped
+    assert [c.name for c in shipped if not c.techniques] == []
+    assert controls.warnings == []   # no unknown technique IDs anywhere in what ships
