@@ -101,3 +101,22 @@ def test_convert_reports_a_missing_converter_environment(tmp_path, monkeypatch):
     result = invoke("convert", ARTICLE, "--target", "splunk")
     assert result.exit_code == 2
     assert "atlasgate sigma setup-converters" in result.output
+
+
+def test_test_command_reads_the_decision_log_export(tmp_path):
+    request = {"event.id": "d1", "api.method": "predict",
+               "api.endpoint": "/v1/models/m:predict", "api.request_count_5m": 250,
+               "api.request_rate_5m": 30.0, "decision.action": "ALLOW"}
+    entries = [
+        {"logged_at": "2026-11-25T10:00:00Z", "prev": "00", "seq": 0,
+         "record": {"decision_id": "d1", "event": request, "decision": {"action": "ALLOW"}}},
+        {"logged_at": "2026-11-25T10:00:01Z", "prev": "01", "seq": 1,
+         "record": {"kind": "alert", "decision_id": "d1",
+                    "alert": {"event.kind": "alert", "rule.id": "x"}}},
+    ]
+    export = tmp_path / "export.jsonl"
+    export.write_text("\n".join(json.dumps(e) for e in entries) + "\n")
+    result = invoke("test", ARTICLE, "--events", str(export))
+    assert result.exit_code == 0, result.output
+    assert "events=d1" in result.output
+    assert "2 events, 1 matches" in result.output

@@ -1,4 +1,10 @@
-"""Read events for offline evaluation: JSON lines, nested or already flat."""
+"""Read events for offline evaluation: the decision log's export, or any JSON lines.
+
+A decision-log export line is ``{"seq", "prev", "logged_at", "record"}`` whose
+record (it has a ``decision_id``) holds the request's flat ``event`` (plus its
+``response_event``) or an ``alert``; any other JSON object is an event itself,
+nested or already flat.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,23 @@ def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def event_of(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat event a JSON line stands for."""
+    inner = record.get("record")
+    if isinstance(inner, Mapping) and "seq" in record:
+        record = inner
+    if "decision_id" not in record:
+        return flatten(record)
+    if isinstance(record.get("event"), Mapping):
+        fields = flatten(record["event"])
+        if isinstance(record.get("response_event"), Mapping):
+            fields.update(flatten(record["response_event"]))
+        return fields
+    if isinstance(record.get("alert"), Mapping):
+        return flatten(record["alert"])
+    return flatten(record)
+
+
 def read_events(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     """Yield (line number, flat event, None) or (line number, None, error) per non-blank line."""
     with open(path, "rb") as handle:
@@ -35,4 +58,4 @@ def read_events(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, 
             if not isinstance(record, dict):
                 yield number, None, "each line must be a JSON object"
                 continue
-            yield number, flatten(record), None
+            yield number, event_of(record), None
