@@ -119,8 +119,9 @@ def test_gaps_are_ranked_by_impact_times_likelihood() -> None:
 
 def test_example_assets_cover_every_kind_and_the_rules_are_valid() -> None:
     assets = load_assets(EXAMPLE, INDEX)
-    assert {"llm_chat_api", "classifier_api", "rag_index", "agent", "training_dataset",
-            "finetuning_pipeline", "model_registry"} <= {a.kind for a in assets.assets}
+    assert {a.kind for a in assets.assets} == {
+        "llm_chat_api", "classifier_api", "embedding_api", "rag_index", "agent",
+        "training_dataset", "finetuning_pipeline", "model_registry"}
     rules = shipped_rules(INDEX)
     assert len({r.id for r in rules}) == len(rules)
     assert all(r.reason for r in rules)
