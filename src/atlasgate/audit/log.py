@@ -19,12 +19,12 @@ from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from atlasgate.audit.checkpoint import load_or_create_signing_key
+from atlasgate.audit.checkpoint import load_or_create_signing_key, public_key_fingerprint
 from atlasgate.audit.encoding import encode_record
 from atlasgate.audit.errors import AuditError, LogClosedError
 from atlasgate.audit.settings import AuditSettings
-from atlasgate.audit.sqlite_store import SQLiteLogStore
-from atlasgate.audit.store import LogStore
+from atlasgate.audit.store import LogStore, SharedLogStore
+from atlasgate.audit.stores import open_store
 from atlasgate.audit.writer import AppendReceipt, SignedCheckpoint, TreeWriter
 
 logger = logging.getLogger("atlasgate.audit")
@@ -98,8 +98,10 @@ class DecisionLog:
         settings = self.settings
         key = self._key or load_or_create_signing_key(Path(settings.signing_key))
         if self._store is None:
-            self._store = SQLiteLogStore(settings.path, settings.sync, busy_timeout=settings.busy_timeout)
+            self._store = open_store(settings)
         try:
+            if isinstance(self._store, SharedLogStore):
+                self._store.claim_signer(public_key_fingerprint(key.public_key()), settings.origin)
             return TreeWriter(self._store, key, settings.origin)
         except BaseException:
             self._store.close()
@@ -112,7 +114,7 @@ class DecisionLog:
 
     @property
     def size(self) -> int:
-        """Number of committed entries."""
+        """Entries in the log as of this writer's last commit (others may have added more)."""
         return self._require_writer().size
 
     @property

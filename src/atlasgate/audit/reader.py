@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from atlasgate.audit.encoding import LogEntry, decode_entry
+from atlasgate.audit.settings import AuditSettings
 from atlasgate.audit.sqlite_store import SQLiteLogStore
 from atlasgate.audit.store import LogStore, StoredCheckpoint, StoredEntry
+from atlasgate.audit.stores import open_postgres_store, open_store
 
 
 class LogReader:
@@ -57,3 +59,13 @@ class LogReader:
 def open_reader(path: str | Path) -> LogReader:
     """Open the SQLite decision log at ``path`` read-only; AuditError if it is missing."""
     return LogReader(SQLiteLogStore(path, readonly=True))
+
+
+def open_postgres_reader(dsn: str, table_prefix: str = "atlasgate_") -> LogReader:
+    """Open the PostgreSQL decision log in ``<table_prefix>*`` tables read-only."""
+    return LogReader(open_postgres_store(dsn, table_prefix, readonly=True))
+
+
+def open_log_reader(settings: AuditSettings) -> LogReader:
+    """Open the log an ``audit:`` section names (SQLite or PostgreSQL) read-only."""
+    return LogReader(open_store(settings, readonly=True))

@@ -3,11 +3,15 @@
 A store keeps bytes and hashes; it never decides what they mean. Everything it returns
 is re-checked by the verifier, so a store needs to be durable, not trusted. Methods are
 synchronous: the log calls them from its one writer thread, the CLI from its own.
+
+A ``SharedLogStore`` is appended to by several writers (gateway replicas). Each batch is
+built on the tree head as the store holds it under a lock, not on what one writer last
+wrote, so the replicas extend one chain and one tree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -65,3 +69,16 @@ class LogStore(Protocol):
     def latest_checkpoint(self) -> StoredCheckpoint | None: ...
 
     def close(self) -> None: ...
+
+
+BatchBuilder = Callable[[TreeState], tuple[Sequence[EntryRow], TreeState]]
+"""Builds a batch on top of a tree head: the rows to insert and the head after them."""
+
+
+@runtime_checkable
+class SharedLogStore(LogStore, Protocol):
+    def append_on_head(self, build: BatchBuilder) -> None:
+        """Lock the tree head, build the batch on it, write rows and new head in one commit."""
+
+    def claim_signer(self, key_fingerprint: str, origin: str) -> None:
+        """Record the log's signing key and origin, or raise AuditError if they differ."""

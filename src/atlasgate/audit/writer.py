@@ -3,6 +3,10 @@
 Only the log's writer thread calls into a ``TreeWriter``. A batch is assembled against a
 copy of the state and the state advances only after the store has committed it, so a
 failed write leaves no gap: the next batch reuses the same sequence numbers.
+
+On a ``SharedLogStore`` the batch is built inside the store's transaction on the tree
+head it has locked. When another replica appended since this one last wrote, the head
+is ahead of the in-memory tree and the batch continues from the head instead.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from atlasgate.audit.checkpoint import Checkpoint, parse_note, sign_checkpoint
 from atlasgate.audit.encoding import assemble_entry, format_timestamp
 from atlasgate.audit.errors import AuditError
 from atlasgate.audit.merkle import HASH_SIZE, CompactRange, leaf_hash
-from atlasgate.audit.store import LogStore, TreeState
+from atlasgate.audit.store import EntryRow, LogStore, SharedLogStore, TreeState
 
 GENESIS_LEAF = bytes(HASH_SIZE)
 
@@ -51,6 +55,7 @@ class TreeWriter:
         self.tree = CompactRange()
         self.last_leaf = GENESIS_LEAF
         self.last_checkpoint: SignedCheckpoint | None = None
+        self.shared = isinstance(store, SharedLogStore)
         self._resume()
 
     @property
@@ -79,21 +84,32 @@ class TreeWriter:
             self.last_checkpoint = SignedCheckpoint(checkpoint, stored.note)
 
     def write(self, batch: list[tuple[str, bytes]]) -> list[AppendReceipt]:
+        if self.shared:
+            return self._write_shared(batch)
         tree = self.tree.copy()
-        prev = self.last_leaf
-        logged_at = format_timestamp(time.time_ns())
-        rows = []
-        receipts = []
-        for decision_id, record_bytes in batch:
-            seq = tree.size
-            data = assemble_entry(seq, prev.hex(), logged_at, record_bytes)
-            prev = leaf_hash(data)
-            tree.append(prev)
-            rows.append((seq, decision_id, prev, data))
-            receipts.append(AppendReceipt(seq, prev))
-        self.store.append_batch(rows, TreeState(tree.size, prev, tree.nodes))
+        rows, receipts = _assemble(tree, self.last_leaf, batch)
+        last = _last_leaf(rows, self.last_leaf)
+        self.store.append_batch(rows, TreeState(tree.size, last, tree.nodes))
         self.tree = tree
-        self.last_leaf = prev
+        self.last_leaf = last
+        return receipts
+
+    def _write_shared(self, batch: list[tuple[str, bytes]]) -> list[AppendReceipt]:
+        built: list[tuple[CompactRange, bytes, list[AppendReceipt]]] = []
+
+        def build(head: TreeState) -> tuple[list[EntryRow], TreeState]:
+            if head.size == self.tree.size and head.last_leaf == self.last_leaf:
+                tree = self.tree.copy()
+            else:
+                tree = CompactRange(head.size, head.nodes)
+            rows, receipts = _assemble(tree, head.last_leaf, batch)
+            last = _last_leaf(rows, head.last_leaf)
+            built[:] = [(tree, last, receipts)]
+            return rows, TreeState(tree.size, last, tree.nodes)
+
+        store: SharedLogStore = self.store  # type: ignore[assignment]
+        store.append_on_head(build)
+        self.tree, self.last_leaf, receipts = built[0]
         return receipts
 
     def checkpoint(self) -> SignedCheckpoint:
@@ -110,3 +126,24 @@ class TreeWriter:
         self.store.append_checkpoint(checkpoint.tree_size, note)
         self.last_checkpoint = SignedCheckpoint(checkpoint, note)
         return self.last_checkpoint
+
+
+def _assemble(
+    tree: CompactRange, prev: bytes, batch: list[tuple[str, bytes]]
+) -> tuple[list[EntryRow], list[AppendReceipt]]:
+    """Chain and hash ``batch`` onto ``tree`` (which it advances) after leaf ``prev``."""
+    logged_at = format_timestamp(time.time_ns())
+    rows: list[EntryRow] = []
+    receipts = []
+    for decision_id, record_bytes in batch:
+        seq = tree.size
+        data = assemble_entry(seq, prev.hex(), logged_at, record_bytes)
+        prev = leaf_hash(data)
+        tree.append(prev)
+        rows.append((seq, decision_id, prev, data))
+        receipts.append(AppendReceipt(seq, prev))
+    return rows, receipts
+
+
+def _last_leaf(rows: list[EntryRow], before: bytes) -> bytes:
+    return rows[-1][2] if rows else before

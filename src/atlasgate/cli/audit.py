@@ -108,9 +108,15 @@ def _settings(config: Path | None) -> Any:
 
 
 class _Context:
-    def __init__(self, config: Path | None, db: Path | None) -> None:
+    def __init__(
+        self, config: Path | None, db: Path | None, dsn: str | None, table_prefix: str | None
+    ) -> None:
+        if db is not None and dsn is not None:
+            raise UsageFailure("pass either --db (a SQLite log) or --dsn (a PostgreSQL log), not both")
         self.config = config
         self.db_override = db
+        self.dsn_override = dsn
+        self.table_prefix = table_prefix
         self._settings: Any = None
 
     @property
@@ -119,14 +125,29 @@ class _Context:
             self._settings = _settings(self.config)
         return self._settings
 
+    def _log_settings(self) -> Any:
+        """The audit settings with --db, --dsn and --table-prefix applied."""
+        settings = self.settings
+        update: dict[str, Any] = {}
+        if self.db_override is not None:
+            update = {"store": "sqlite", "path": str(self.db_override)}
+        elif self.dsn_override is not None:
+            update = {"store": "postgresql", "dsn": self.dsn_override, "dsn_env": None}
+        if self.table_prefix is not None:
+            update["table_prefix"] = self.table_prefix
+        return settings.model_copy(update=update) if update else settings
+
     @property
-    def db(self) -> Path:
-        return self.db_override or Path(self.settings.path)
+    def location(self) -> str:
+        """Where the log lives, for messages (a file path, or a DSN without password)."""
+        from atlasgate.audit.stores import describe_store
+
+        return describe_store(self._log_settings())
 
     def reader(self) -> Any:
-        from atlasgate.audit.reader import open_reader
+        from atlasgate.audit.reader import open_log_reader
 
-        return open_reader(self.db)
+        return open_log_reader(self._log_settings())
 
     def signing_key_path(self, key: Path | None) -> Path:
         return key or Path(self.settings.signing_key)
@@ -172,15 +193,38 @@ _key_option = click.option(
 @click.option(
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Decision log database (overrides the configuration).",
+    help="SQLite decision log file (overrides the configuration).",
+)
+@click.option(
+    "--dsn",
+    help="PostgreSQL decision log, e.g. postgresql://host:5432/atlasgate (overrides the configuration).",
+)
+@click.option(
+    "--table-prefix",
+    help="Table name prefix of the PostgreSQL log (default: audit.table_prefix, else atlasgate_).",
 )
 @click.pass_context
-def audit(ctx: click.Context, config: Path | None, db: Path | None) -> None:
-    """Verify, prove, tail and export the tamper-evident decision log."""
-    ctx.obj = _Context(config, db)
+@_errors_as_exit
+def audit(
+    ctx: click.Context, config: Path | None, db: Path | None, dsn: str | None, table_prefix: str | None
+) -> None:
+    """Verify, prove, tail and export the tamper-evident decision log.
+
+    The log is the one the configuration's audit: section names (SQLite by default,
+    or PostgreSQL with store: postgresql), or the one given with --db or --dsn.
+    """
+    if table_prefix is not None:
+        from atlasgate.audit.postgres_store import PREFIX
+
+        if not PREFIX.fullmatch(table_prefix):
+            raise UsageFailure(
+                f"--table-prefix {table_prefix!r} must be lowercase letters, digits and '_' "
+                "(at most 40, not starting with a digit)"
+            )
+    ctx.obj = _Context(config, db, dsn, table_prefix)
 
 
-def _print_report(report: Any, db: Path, fingerprint: str, out: TextIO) -> None:
+def _print_report(report: Any, db: str, fingerprint: str, out: TextIO) -> None:
     def say(text: str = "") -> None:
         click.echo(text, file=out)
 
@@ -235,10 +279,10 @@ def verify(
     with obj.reader() as reader:
         report = verify_log(reader, trusted, origin=origin)
     if as_json:
-        body = report.as_dict() | {"db": str(obj.db), "key": public_key_fingerprint(trusted)}
+        body = report.as_dict() | {"db": obj.location, "key": public_key_fingerprint(trusted)}
         click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
     else:
-        _print_report(report, obj.db, public_key_fingerprint(trusted), sys.stdout)
+        _print_report(report, obj.location, public_key_fingerprint(trusted), sys.stdout)
     if not report.ok:
         sys.exit(1)
 
@@ -272,7 +316,7 @@ def proof(
         if seq is not None:
             found = [entry for entry in found if entry.seq == seq]
         if not found:
-            raise UsageFailure(f"decision {decision_id!r} is not in {obj.db}")
+            raise UsageFailure(f"decision {decision_id!r} is not in {obj.location}")
         if len(found) > 1:
             seqs = ", ".join(str(entry.seq) for entry in found)
             raise UsageFailure(f"decision {decision_id!r} was logged as entries {seqs}; pick one with --seq")
