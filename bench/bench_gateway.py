@@ -316,6 +316,7 @@ class Run:
     max: float
     errors: int
     non_2xx: int
+    cpu_us: float | None = None  # the server process's CPU time per request (all its threads)
 
     @property
     def rps(self) -> float:
@@ -559,18 +560,32 @@ class Results:
         return self.rows.get(workload, {}).get(path, {}).get(kind)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: a cost that other load on the machine
+    does not inflate the way it inflates wall-clock latency."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure_closed(results: Results, plan: Plan, script: Path, workload: str, name: str,
-                   url: str) -> Run:
+                   service: Service, warm_up: bool = True) -> Run:
     """Warm up, then one serial run (latency) and one run at 32 connections (throughput)."""
-    wrk(url, script, CONNECTIONS, plan.warmup)
+    url = service.url
+    pid = service.process.pid
+    assert pid is not None
+    if warm_up:
+        wrk(url, script, CONNECTIONS, plan.warmup)
     serial = wrk(url, script, 1, plan.serial)
     results.put(workload, name, "serial", serial)
+    before = cpu_seconds(pid)
     load = wrk(url, script, CONNECTIONS, plan.load)
+    if load.requests:
+        load.cpu_us = (cpu_seconds(pid) - before) / load.requests * 1e6
     results.put(workload, name, "load", load)
     bad = serial.non_2xx + load.non_2xx + serial.errors + load.errors
     print(f"  {workload:8s} {name:32s} serial p50 {serial.p50:6.3f} ms p99 {serial.p99:7.3f} ms"
-          f" | {CONNECTIONS} conns {load.rps:7.0f} req/s" + (f"  [{bad} non-2xx/errors]" if bad else ""),
-          flush=True)
+          f" | {CONNECTIONS} conns {load.rps:7.0f} req/s, {load.cpu_us or 0:6.0f} CPU µs/req"
+          + (f"  [{bad} non-2xx/errors]" if bad else ""), flush=True)
     return load
 
 
@@ -636,21 +651,22 @@ def run_benchmark(plan: Plan, work: Path, rate: float | None) -> dict[str, Any]:
         main_log = gateway_folder(work, "gateway")
         gateway = start_service("gateway", _serve_gateway, upstream.url, str(main_log), "normal",
                                 "asyncio")
-        paths = {"direct": upstream.url, "passthrough": proxy.url, "gateway": gateway.url}
+        paths = {"direct": upstream, "passthrough": proxy, "gateway": gateway}
         with running(gateway):
             print(f"{CONNECTIONS} connections, serial {plan.serial}s, load {plan.load}s "
                   f"(passthrough: {base.label()})", flush=True)
             capacity = {}
             for workload in WORKLOADS:
-                for name, url in paths.items():
-                    load = measure_closed(results, plan, scripts[workload], workload, name, url)
+                for name, service in paths.items():
+                    load = measure_closed(results, plan, scripts[workload], workload, name, service,
+                                          warm_up=workload == "chat")
                     capacity[workload, name] = load.rps
             extra["moderate_rate"] = steady_rate = moderate_rate(rate, capacity["chat", "gateway"])
             print(f"open loop for {plan.moderate:g}s at {steady_rate:g} req/s "
                   f"(half the gateway's chat capacity, at most 400/s)", flush=True)
             for workload in WORKLOADS if plan.variants else ("chat",):
-                for name, url in paths.items():
-                    measure_open(results, plan, steady_rate, workload, name, url)
+                for name, service in paths.items():
+                    measure_open(results, plan, steady_rate, workload, name, service.url)
         extra["gateway_logs"]["gateway"] = decision_log_tally(main_log / "decisions.db")
         if plan.variants:
             print("variants (chat):", flush=True)
@@ -659,7 +675,7 @@ def run_benchmark(plan: Plan, work: Path, rate: float | None) -> dict[str, Any]:
                 folder = gateway_folder(work, name)
                 service = start_service(name, _serve_gateway, upstream.url, str(folder), sync, loop)
                 with running(service):
-                    measure_closed(results, plan, scripts["chat"], "chat", name, service.url)
+                    measure_closed(results, plan, scripts["chat"], "chat", name, service)
                 extra["gateway_logs"][name] = decision_log_tally(folder / "decisions.db")
             for option, value in (("loop", "asyncio"), ("http", "h11"), ("client", "httpx"),
                                   ("json", "orjson"), ("json", "json")):
@@ -669,7 +685,7 @@ def run_benchmark(plan: Plan, work: Path, rate: float | None) -> dict[str, Any]:
                     continue
                 name = f"passthrough {option}={value}"
                 with running(start_service(name, _serve_passthrough, upstream.url, options)) as alt:
-                    measure_closed(results, plan, scripts["chat"], "chat", name, alt.url)
+                    measure_closed(results, plan, scripts["chat"], "chat", name, alt)
                 extra.setdefault("variants", {})[name] = options.label()
     print("policy evaluation in-process …", flush=True)
     cel_dir = work / "cel"
@@ -703,11 +719,12 @@ def report(data: dict[str, Any]) -> list[str]:
     rows = data["results"]
     rate = data.get("moderate_rate", 0)
     lines = []
-    header = (f"{'workload':8s} {'path':26s} {'req/s':>8s} {'p50 ms':>7s} {'p99 ms':>7s} "
+    header = (f"{'workload':8s} {'path':26s} {'req/s':>8s} {'CPU µs':>7s} {'p50 ms':>7s} {'p99 ms':>7s} "
               f"{'+p50 ms':>8s} {'+p99 ms':>8s} {'vs pass':>8s} {'@rate p50':>9s} {'@rate p99':>9s} "
               f"{'+p99@rate':>9s} {'non2xx':>6s}")
     lines += ["", f"req/s: {CONNECTIONS} connections; p50/p99: serial (1 connection); "
-              f"+: added over direct; vs pass: req/s ÷ passthrough req/s; "
+              f"+: added over direct; vs pass: req/s ÷ passthrough req/s; CPU µs: the server "
+              f"process's CPU time per request at {CONNECTIONS} connections; "
               f"@rate: open loop at {rate:g} req/s", header, "-" * len(header)]
     for workload, paths in rows.items():
         direct = paths.get("direct", {})
@@ -725,6 +742,7 @@ def report(data: dict[str, Any]) -> list[str]:
             bad = sum(k["non_2xx"] + k["errors"] for k in kinds.values())
             lines.append(
                 f"{workload:8s} {path:26s} {_f(load and load['rps'], 0):>8s} "
+                f"{_f(load and load.get('cpu_us'), 0):>7s} "
                 f"{_f(serial and serial['p50']):>7s} {_f(serial and serial['p99']):>7s} "
                 f"{_f(added50):>8s} {_f(added99):>8s} {_f(ratio, 2):>8s} "
                 f"{_f(steady and steady['p50']):>9s} {_f(steady and steady['p99']):>9s} "
@@ -742,6 +760,10 @@ def report(data: dict[str, Any]) -> list[str]:
                   f"{'met' if added99 <= 5 else 'MISSED'}",
                   f"  throughput vs passthrough     {ratio:6.2f}     ≥ 0.60   "
                   f"{'met' if ratio >= 0.6 else 'MISSED'}"]
+        if gw["load"].get("cpu_us") and bare["load"].get("cpu_us"):
+            cpu_ratio = bare["load"]["cpu_us"] / gw["load"]["cpu_us"]
+            lines.append(f"  CPU per request vs passthrough {cpu_ratio:5.2f}"
+                         "     (the throughput ratio each would reach on a core of its own)")
     for name, tally in data.get("gateway_logs", {}).items():
         lines.append(f"decision log of '{name}': {tally}")
     policy = data.get("policy")
