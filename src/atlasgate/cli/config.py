@@ -18,13 +18,15 @@ def check(file: str) -> None:
     """Validate FILE and every policy it loads; print a summary or each error with its line."""
     from atlasgate.config.load import load_config
     from atlasgate.errors import AtlasGateError
-    from atlasgate.policy.load import load_policy
+    from atlasgate.gateway.runtime import Snapshot
+    from atlasgate.sigma.state import MemoryCorrelationState
 
     try:
         cfg = load_config(file)
-        policy = load_policy(cfg)
+        snapshot = Snapshot.build(cfg, MemoryCorrelationState())
     except AtlasGateError as exc:
         fail(str(exc), 1)
+    policy = snapshot.policy
     openai = ", ".join(f"{u.name} ({u.base_url})" for u in cfg.upstreams.openai) or "none"
     predict = ", ".join(f"{u.name} ({u.base_url})" for u in cfg.upstreams.predict) or "none"
     click.echo(f"{file}: OK")
@@ -33,4 +35,9 @@ def check(file: str) -> None:
     click.echo(f"  openai       {openai}")
     click.echo(f"  predict      {predict}")
     click.echo(f"  policy       {len(policy.rules)} rules, revision {policy.revision}")
+    detectors = sorted(snapshot.content.enabled) if snapshot.content else []
+    click.echo(f"  detectors    {', '.join(detectors) or 'none'}")
+    sigma = len(snapshot.sigma.rules) if snapshot.sigma else 0
+    click.echo(f"  sigma        {sigma} rules")
+    click.echo(f"  datasets     {', '.join(snapshot.datasets) or 'none'}")
     click.echo(f"  decision log {cfg.audit.store} at {cfg.audit.path}")

@@ -37,6 +37,7 @@ log = logging.getLogger("atlasgate")
 # The detector sections of the configuration that belong to the content inspector.
 CONTENT_SECTIONS = frozenset({"injection", "jailbreak", "extraction", "obfuscation", "secrets", "pii",
                               "leakage", "classifier"})
+DETECTOR_SECTIONS = CONTENT_SECTIONS | {"model_access"}
 
 Observer = Callable[[dict[str, Any]], None]
 
@@ -57,6 +58,8 @@ class Snapshot:
 
     @classmethod
     def build(cls, config: GatewayConfig, sigma_state: CorrelationState) -> Snapshot:
+        """Everything a configuration implies, loaded and checked; raises ConfigError."""
+        _check_detector_names(config)
         by_model: dict[str, OpenAIUpstream] = {}
         default = None
         for upstream in config.upstreams.openai:
@@ -162,6 +165,15 @@ def _model_access_monitor(config: GatewayConfig, store: StateStore) -> Any:
     from atlasgate.features.model_access.monitor import ModelAccessMonitor
 
     return ModelAccessMonitor(config, store)
+
+
+def _check_detector_names(config: GatewayConfig) -> None:
+    for name in config.detectors:
+        if name not in DETECTOR_SECTIONS:
+            origin = origin_of(config)
+            line = origin.document.line_of(("detectors", name)) if origin.document else None
+            known = ", ".join(sorted(DETECTOR_SECTIONS))
+            raise ConfigError(f"detectors.{name}: unknown detector; known: {known}", origin.path, line)
 
 
 def _sigma_engine(config: GatewayConfig, state: CorrelationState) -> SigmaEngine | None:
