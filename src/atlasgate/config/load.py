@@ -112,5 +112,6 @@ def _resolve_paths(config: GatewayConfig, base: Path) -> GatewayConfig:
         })
         for spec in config.datasets
     ]
+    exporters = [e.model_copy(update={"path": _resolve(base, e.path)}) for e in config.exporters]
     return config.model_copy(update={"audit": audit, "policy": policy, "sigma": sigma, "atlas": atlas,
-                                     "datasets": datasets})
+                                     "datasets": datasets, "exporters": exporters})

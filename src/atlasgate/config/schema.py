@@ -172,6 +172,11 @@ class DatasetSpec(Section):
     accept_dir: str | None = Field(None, description="where accepted batches are written")
 
 
+class ExporterSpec(Section):
+    type: Literal["jsonl"] = "jsonl"
+    path: str = Field(min_length=1)
+
+
 class GatewayConfig(Section):
     listen: Listen = Listen()
     fail_mode: Literal["open", "closed"] = "closed"
@@ -186,6 +191,7 @@ class GatewayConfig(Section):
     sigma: SigmaSettings = SigmaSettings()
     atlas: AtlasSettings = AtlasSettings()
     datasets: list[DatasetSpec] = []
+    exporters: list[ExporterSpec] = []
 
     @model_validator(mode="after")
     def _unique_key_ids(self) -> GatewayConfig:

@@ -7,6 +7,7 @@ assignment, so a request never sees half of an old policy and half of a new one.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import os
@@ -25,6 +26,7 @@ from atlasgate.features.store import MemoryStateStore, StateStore
 from atlasgate.features.windows import RequestWindows
 from atlasgate.gateway.dataset_registry import Dataset, load_datasets
 from atlasgate.gateway.enforcement import IdentityActions
+from atlasgate.gateway.exporters import JsonlExporter
 from atlasgate.gateway.review import ReviewQueue
 from atlasgate.gateway.upstream import UpstreamClient
 from atlasgate.policy.engine import PolicySet
@@ -104,6 +106,8 @@ class Gateway:
         self.reviews = ReviewQueue()
         self.decision_log = decision_log
         self.observers: list[Observer] = []
+        self.exporters = [JsonlExporter(spec.path) for spec in config.exporters]
+        self.observers.extend(self.exporters)
         self.model_access = _model_access_monitor(config, self.store)
         self.started = False
 
@@ -123,6 +127,8 @@ class Gateway:
         if self.decision_log is not None:
             await self.decision_log.close()
         await self.store.close()
+        for exporter in self.exporters:
+            await asyncio.to_thread(exporter.close)
 
     def reload(self) -> tuple[bool, str]:
         """Re-read the configuration file; on any error keep the running snapshot."""
@@ -135,6 +141,8 @@ class Gateway:
             log.error(message)
             return False, message
         self.snapshot = snapshot
+        for exporter in self.exporters:
+            exporter.reopen()
         missing = self._sigma_windows() - set(self.windows.windows)
         if missing:
             log.warning("Sigma rules ask for feature windows %s; they take effect on restart",
