@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import orjson
+
 from gateway_harness import http
 
 
