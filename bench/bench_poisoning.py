@@ -17,6 +17,7 @@ import time
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 from sklearn.preprocessing import StandardScaler
 
-from atlasgate.data.checks import check_batch
+from atlasgate.data.checks import CheckReport, check_batch
 from atlasgate.data.manifest import build_manifest, verify_manifest
 from atlasgate.data.profile import Profile
 from atlasgate.data.settings import CheckSettings
@@ -215,6 +216,15 @@ def manifest_tamper(frame: pd.DataFrame, rng: np.random.Generator) -> dict[str, 
     return results
 
 
+def timed_check(
+    profile: Profile, settings: CheckSettings, times: list[float], batch: pd.DataFrame
+) -> CheckReport:
+    started = time.perf_counter()
+    report = check_batch(profile, batch, settings)
+    times.append(time.perf_counter() - started)
+    return report
+
+
 def run(repeats: int, resamples: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     tallies: dict[tuple[str, str], Tally] = defaultdict(Tally)
@@ -231,11 +241,7 @@ def run(repeats: int, resamples: int, seed: int) -> None:
             profile = Profile.learn(base, LABEL, seed=int(rng.integers(1 << 30)))
             learn_seconds[name] += time.perf_counter() - t0
 
-            def check(batch: pd.DataFrame):  # noqa: ANN202
-                t = time.perf_counter()
-                report = check_batch(profile, batch, settings)
-                check_seconds[name].append(time.perf_counter() - t)
-                return report
+            check = partial(timed_check, profile, settings, check_seconds[name])
 
             for _ in range(resamples):
                 subset = pool.iloc[rng.choice(len(pool), int(0.6 * len(pool)), replace=False)]
@@ -286,7 +292,7 @@ def run(repeats: int, resamples: int, seed: int) -> None:
     print_tables(tallies, learn_seconds, check_seconds, tamper, repeats, resamples)
 
 
-def print_tables(tallies, learn_seconds, check_seconds, tamper, repeats, resamples) -> None:  # noqa: ANN001
+def print_tables(tallies, learn_seconds, check_seconds, tamper, repeats, resamples) -> None:
     print(
         f"\nRow-level precision/recall, decision rates ({repeats} splits per data set; "
         f"{resamples} clean resamples per split)\n"
@@ -306,7 +312,10 @@ def print_tables(tallies, learn_seconds, check_seconds, tamper, repeats, resampl
             p = r = f = ""
         print(f"{name:<14}{what:<44}{p:>6}{r:>7}{f:>6}{held:>9}{blocked:>7}")
     print("\nLabel flips: AtlasGate vs cleanlab on the same batches (precision / recall / F1)\n")
-    header = f"{'data set':<14}{'flips':>6}  {'AtlasGate':>18}  {'cleanlab LR-CV':>18}  {'cleanlab LR-baseline':>20}"
+    header = (
+        f"{'data set':<14}{'flips':>6}  {'AtlasGate':>18}  {'cleanlab LR-CV':>18}"
+        f"  {'cleanlab LR-baseline':>20}"
+    )
     print(header)
     print("-" * len(header))
     for name in DATASETS:

@@ -97,7 +97,11 @@ class CheckReport:
         }
 
     def to_json(self) -> str:
-        return orjson.dumps(self.as_record(), option=orjson.OPT_INDENT_2).decode()
+        return orjson.dumps(
+            self.as_record(),
+            option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
+            default=_plain,
+        ).decode()
 
     def to_text(self) -> str:
         lines = [f"{self.decision.name}: {self.batch or self.dataset} ({self.rows} rows)"]
@@ -156,3 +160,9 @@ class CheckReport:
         parts.append("</table>")
         parts.append(f"<p>Checks run: {esc(', '.join(self.checks_run))}</p></body></html>")
         return "".join(parts)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")

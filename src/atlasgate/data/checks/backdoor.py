@@ -1,8 +1,9 @@
 """Backdoor signatures: a small feature pattern newly and strongly tied to one label.
 
-Trigger mining: for every feature value (exact values the batch repeats, and the
-baseline's decile bins) and label, the batch count of rows with both is tested
-against what the baseline's joint frequency predicts (Poisson tail, Bonferroni
+Trigger mining: for every exact feature value the batch repeats and every label,
+the batch count of rows with both is tested against what the baseline's joint
+frequency predicts (Poisson tail, Bonferroni
+
 over all value/label pairs). Significant items that fall on the same rows are
 grouped into one pattern; the rows with the pattern and its label are the
 suspected poison. Spectral signatures (Tran et al., 2018) look for the same
@@ -25,7 +26,6 @@ from atlasgate.data.techniques import BY_CHECK
 
 MIN_CONCENTRATION = 0.5
 MIN_LIFT = 3.0
-MIN_BIN_LIFT = 5.0
 OVERLAP = 0.5
 
 
@@ -116,17 +116,6 @@ def _items(view: BatchView, labels: np.ndarray) -> tuple[list[Item], int]:
             tests += k
             if found:
                 items.append(Item(name, f"{name} = {value:g}", t, *found))
-        if "bin_class_counts" in stats:
-            edges = np.asarray(stats["edges"], dtype=float)
-            bins = np.full(m, -1)
-            bins[finite] = np.searchsorted(edges, values[finite], side="right")
-            table = np.asarray(stats["bin_class_counts"])
-            for b in range(len(edges) + 1):
-                mask = bins == b
-                found, t = _test(mask, labels, table[b].tolist(), k, n, m, min_rows, MIN_BIN_LIFT)
-                tests += k
-                if found:
-                    items.append(Item(name, f"{name} in {_bin_text(edges, b)}", t, *found))
     for name, stats in profile.categorical.items():
         if name not in frame.columns:
             continue
@@ -151,7 +140,6 @@ def _test(
     n: int,
     m: int,
     min_rows: int,
-    min_lift: float = MIN_LIFT,
 ) -> tuple[tuple[np.ndarray, float, float] | None, int]:
     with_value = labels[mask]
     with_value = with_value[with_value >= 0]
@@ -166,7 +154,7 @@ def _test(
     # the count); two standard errors are added so that noise in them is not a trigger.
     expected = m * (joint[t] + 0.5 + 2.0 * math.sqrt(joint[t])) / (n + 1)
     lift = observed / expected
-    if lift < min_lift:
+    if lift < MIN_LIFT:
         return None, t
     rows = np.flatnonzero(mask & (labels == t))
     return (rows, poisson_excess(observed, expected), lift), t
@@ -196,11 +184,10 @@ def _patterns(items: list[Item]) -> list[list[Item]]:
 
 
 def _prune(group: list[Item]) -> list[Item]:
-    """Keep one item per feature (an exact value beats its decile bin)."""
+    """Keep one item per feature, the strongest."""
     best: dict[str, Item] = {}
     for item in group:
-        current = best.get(item.feature)
-        if current is None or (" = " in item.description and " = " not in current.description):
+        if item.feature not in best:
             best[item.feature] = item
     return sorted(best.values(), key=lambda i: i.p_value)
 
@@ -210,14 +197,6 @@ def _baseline_share(view: BatchView, pattern: list[Item], label: int) -> float:
     del label
     item = pattern[0]
     return item.rows.size / max(item.lift, 1e-9) / max(view.m, 1)
-
-
-def _bin_text(edges: np.ndarray, b: int) -> str:
-    if b == 0:
-        return f"(-inf, {edges[0]:.4g})" if len(edges) else "(-inf, inf)"
-    if b >= len(edges):
-        return f"[{edges[-1]:.4g}, inf)"
-    return f"[{edges[b - 1]:.4g}, {edges[b]:.4g})"
 
 
 def spectral_signature(view: BatchView) -> list[DataFinding]:
@@ -247,7 +226,9 @@ def spectral_signature(view: BatchView) -> list[DataFinding]:
         p_value = min(1.0, binomial_excess(int(out.size), int(members.size), rate) * len(profile.classes))
         rows = members[out]
         share = rows.size / members.size
-        strength = settings.strength(p_value, True, False)
+        # Informational: on clean data natural sub-clusters also stand out along the top
+        # direction often enough (see docs/data.md) that this never gates a batch alone.
+        strength = "weak"
         findings.append(
             DataFinding(
                 check="spectral_signature",

@@ -38,7 +38,10 @@ def label_flips(view: BatchView) -> list[DataFinding]:
     rows = known[suspect]
     if rows.size == 0:
         return []
-    clean_rate = max(model.clean_rate, 1.0 / (view.n + 1))
+    # The clean rate is estimated from the baseline's own suspects (a count c); allow
+    # two standard errors and one more so that a small baseline does not under-estimate it.
+    count = model.clean_rate * view.n
+    clean_rate = (count + 2.0 * np.sqrt(count) + 1.0) / (view.n + 1)
     p_value = binomial_excess(int(rows.size), int(known.size), clean_rate)
     share = rows.size / view.m
     settings = view.settings
