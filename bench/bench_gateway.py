@@ -530,21 +530,24 @@ def measure_celpy(rules: tuple[Any, ...], nested: dict[str, Any], iterations: in
 
 @dataclass
 class Plan:
-    serial: int  # wrk takes whole seconds
-    load: int
+    rounds: int  # the paths take turns this many times
+    serial: int  # seconds per serial run (wrk takes whole seconds)
+    load: int  # seconds per 32-connection run
     warmup: int
-    moderate: float
+    moderate: float  # seconds of open-loop load per path
     variants: bool
+    variant_serial: int
+    variant_load: int
     cel_iterations: int
-    cel_budget: float  # seconds per in-process figure
+    cel_budget: float  # seconds at most per in-process figure
     celpy_budget: float
 
 
 PLANS = {
-    "full": Plan(serial=3, load=5, warmup=1, moderate=5, variants=True,
-                 cel_iterations=10_000, cel_budget=3, celpy_budget=4),
-    "quick": Plan(serial=1, load=2, warmup=1, moderate=2, variants=False,
-                  cel_iterations=10_000, cel_budget=0.5, celpy_budget=1),
+    "full": Plan(rounds=3, serial=1, load=2, warmup=1, moderate=4, variants=True, variant_serial=2,
+                 variant_load=3, cel_iterations=10_000, cel_budget=2, celpy_budget=3),
+    "quick": Plan(rounds=1, serial=1, load=2, warmup=1, moderate=2, variants=False, variant_serial=0,
+                  variant_load=0, cel_iterations=10_000, cel_budget=0.5, celpy_budget=1),
 }
 
 
@@ -567,26 +570,55 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure_closed(results: Results, plan: Plan, script: Path, workload: str, name: str,
-                   service: Service, warm_up: bool = True) -> Run:
-    """Warm up, then one serial run (latency) and one run at 32 connections (throughput)."""
-    url = service.url
+def combine(runs: list[Run]) -> Run:
+    """Rounds of one path: latency percentiles as the median over rounds, throughput over all."""
+    if len(runs) == 1:
+        return runs[0]
+    requests = sum(r.requests for r in runs)
+
+    def median(attr: str) -> float:
+        return statistics.median(getattr(r, attr) for r in runs)
+
+    cpu = None
+    if requests and all(r.cpu_us is not None for r in runs):
+        cpu = sum(r.cpu_us * r.requests for r in runs) / requests  # type: ignore[operator]
+    return Run(requests=requests, seconds=sum(r.seconds for r in runs), p50=median("p50"),
+               p90=median("p90"), p99=median("p99"), p999=median("p999"), mean=median("mean"),
+               max=max(r.max for r in runs), errors=sum(r.errors for r in runs),
+               non_2xx=sum(r.non_2xx for r in runs), cpu_us=cpu)
+
+
+def load_run(service: Service, script: Path, seconds: int) -> Run:
+    """A run at 32 connections, with the server's CPU time per request."""
     pid = service.process.pid
     assert pid is not None
-    if warm_up:
-        wrk(url, script, CONNECTIONS, plan.warmup)
-    serial = wrk(url, script, 1, plan.serial)
-    results.put(workload, name, "serial", serial)
     before = cpu_seconds(pid)
-    load = wrk(url, script, CONNECTIONS, plan.load)
-    if load.requests:
-        load.cpu_us = (cpu_seconds(pid) - before) / load.requests * 1e6
-    results.put(workload, name, "load", load)
+    run = wrk(service.url, script, CONNECTIONS, seconds)
+    if run.requests:
+        run.cpu_us = (cpu_seconds(pid) - before) / run.requests * 1e6
+    return run
+
+
+def closed_runs(services: dict[str, Service], script: Path, rounds: int, serial_seconds: int,
+                load_seconds: int) -> dict[str, tuple[Run, Run]]:
+    """Serial and 32-connection runs, the paths taking turns so that they share the machine's
+    noisy moments alike; returns (serial, load) per path."""
+    serial: dict[str, list[Run]] = {name: [] for name in services}
+    load: dict[str, list[Run]] = {name: [] for name in services}
+    for _ in range(rounds):
+        for name, service in services.items():
+            serial[name].append(wrk(service.url, script, 1, serial_seconds))
+    for _ in range(rounds):
+        for name, service in services.items():
+            load[name].append(load_run(service, script, load_seconds))
+    return {name: (combine(serial[name]), combine(load[name])) for name in services}
+
+
+def show(workload: str, name: str, serial: Run, load: Run) -> None:
     bad = serial.non_2xx + load.non_2xx + serial.errors + load.errors
     print(f"  {workload:8s} {name:32s} serial p50 {serial.p50:6.3f} ms p99 {serial.p99:7.3f} ms"
           f" | {CONNECTIONS} conns {load.rps:7.0f} req/s, {load.cpu_us or 0:6.0f} CPU µs/req"
           + (f"  [{bad} non-2xx/errors]" if bad else ""), flush=True)
-    return load
 
 
 def measure_open(results: Results, plan: Plan, rate: float, workload: str, name: str,
@@ -627,10 +659,11 @@ def running(service: Service) -> Iterator[Service]:
 
 
 def moderate_rate(requested: float | None, capacity: float) -> float:
-    """A rate that loads the gateway without saturating it: half its measured capacity, at most 400/s."""
+    """A rate that loads the gateway without saturating it: a third of its measured capacity
+    (the machine is shared, so capacity moves), at most 400/s."""
     if requested:
         return requested
-    return max(10.0, min(400.0, capacity / 2 // 10 * 10))
+    return max(10.0, min(400.0, capacity / 3 // 10 * 10))
 
 
 def gateway_folder(work: Path, name: str) -> Path:
@@ -642,7 +675,7 @@ def gateway_folder(work: Path, name: str) -> Path:
 def run_benchmark(plan: Plan, work: Path, rate: float | None) -> dict[str, Any]:
     scripts = write_wrk_scripts(work)
     results = Results()
-    extra: dict[str, Any] = {"gateway_logs": {}}
+    extra: dict[str, Any] = {"gateway_logs": {}, "choices": []}
     base = passthrough.Options()
     with contextlib.ExitStack() as stack:
         upstream = stack.enter_context(running(start_service("upstream", _serve_upstream)))
@@ -653,46 +686,66 @@ def run_benchmark(plan: Plan, work: Path, rate: float | None) -> dict[str, Any]:
                                 "asyncio")
         paths = {"direct": upstream, "passthrough": proxy, "gateway": gateway}
         with running(gateway):
-            print(f"{CONNECTIONS} connections, serial {plan.serial}s, load {plan.load}s "
-                  f"(passthrough: {base.label()})", flush=True)
-            capacity = {}
+            print(f"{CONNECTIONS} connections; {plan.rounds} round(s) of serial {plan.serial}s and "
+                  f"load {plan.load}s per path (passthrough: {base.label()})", flush=True)
+            for service in paths.values():
+                wrk(service.url, scripts["chat"], CONNECTIONS, plan.warmup)
             for workload in WORKLOADS:
-                for name, service in paths.items():
-                    load = measure_closed(results, plan, scripts[workload], workload, name, service,
-                                          warm_up=workload == "chat")
-                    capacity[workload, name] = load.rps
-            extra["moderate_rate"] = steady_rate = moderate_rate(rate, capacity["chat", "gateway"])
-            print(f"open loop for {plan.moderate:g}s at {steady_rate:g} req/s "
-                  f"(half the gateway's chat capacity, at most 400/s)", flush=True)
+                runs = closed_runs(paths, scripts[workload], plan.rounds, plan.serial, plan.load)
+                for name, (serial, load) in runs.items():
+                    results.put(workload, name, "serial", serial)
+                    results.put(workload, name, "load", load)
+                    show(workload, name, serial, load)
+            capacity = results.rows["chat"]["gateway"]["load"]["rps"]
+            extra["moderate_rate"] = steady_rate = moderate_rate(rate, capacity)
+            print(f"open loop for {plan.moderate:g}s per path at {steady_rate:g} req/s "
+                  f"(a third of the gateway's chat capacity, at most 400/s)", flush=True)
             for workload in WORKLOADS if plan.variants else ("chat",):
                 for name, service in paths.items():
                     measure_open(results, plan, steady_rate, workload, name, service.url)
+            if plan.variants:
+                print("choices (chat), each measured taking turns with its reference:", flush=True)
+                for name, sync, loop in (("gateway sync=full", "full", "asyncio"),
+                                         ("gateway on uvloop", "normal", "uvloop")):
+                    folder = gateway_folder(work, name)
+                    service = start_service(name, _serve_gateway, upstream.url, str(folder), sync,
+                                            loop)
+                    with running(service):
+                        compare(extra, plan, scripts["chat"], "gateway", gateway, name, service)
+                    extra["gateway_logs"][name] = decision_log_tally(folder / "decisions.db")
+                for option, value in (("loop", "asyncio"), ("http", "h11"), ("client", "httpx"),
+                                      ("json", "orjson"), ("json", "json")):
+                    options = passthrough.Options(**{**base.__dict__, option: value})
+                    if option == "client" and not _importable(value):
+                        extra.setdefault("skipped", []).append(
+                            f"{options.label()}: {value} is not installed")
+                        continue
+                    name = f"passthrough {option}={value}"
+                    service = start_service(name, _serve_passthrough, upstream.url, options)
+                    with running(service):
+                        compare(extra, plan, scripts["chat"], "passthrough", proxy, name, service)
         extra["gateway_logs"]["gateway"] = decision_log_tally(main_log / "decisions.db")
-        if plan.variants:
-            print("variants (chat):", flush=True)
-            for name, sync, loop in (("gateway sync=full", "full", "asyncio"),
-                                     ("gateway on uvloop", "normal", "uvloop")):
-                folder = gateway_folder(work, name)
-                service = start_service(name, _serve_gateway, upstream.url, str(folder), sync, loop)
-                with running(service):
-                    measure_closed(results, plan, scripts["chat"], "chat", name, service)
-                extra["gateway_logs"][name] = decision_log_tally(folder / "decisions.db")
-            for option, value in (("loop", "asyncio"), ("http", "h11"), ("client", "httpx"),
-                                  ("json", "orjson"), ("json", "json")):
-                options = passthrough.Options(**{**base.__dict__, option: value})
-                if option == "client" and not _importable(value):
-                    extra.setdefault("skipped", []).append(f"{options.label()}: {value} not installed")
-                    continue
-                name = f"passthrough {option}={value}"
-                with running(start_service(name, _serve_passthrough, upstream.url, options)) as alt:
-                    measure_closed(results, plan, scripts["chat"], "chat", name, alt)
-                extra.setdefault("variants", {})[name] = options.label()
     print("policy evaluation in-process …", flush=True)
     cel_dir = work / "cel"
     cel_dir.mkdir()
     extra["policy"] = measure_policy(cel_dir, plan.cel_iterations, plan.cel_budget,
                                      plan.celpy_budget)
     return {"results": results.rows, **extra}
+
+
+def compare(extra: dict[str, Any], plan: Plan, script: Path, reference: str, ref: Service,
+            name: str, service: Service) -> None:
+    wrk(service.url, script, CONNECTIONS, plan.warmup)
+    runs = closed_runs({reference: ref, name: service}, script, 1, plan.variant_serial,
+                       plan.variant_load)
+    (ref_serial, ref_load), (serial, load) = runs[reference], runs[name]
+    show("chat", name, serial, load)
+    extra["choices"].append({
+        "name": name, "reference": reference,
+        "serial": serial.__dict__, "load": {**load.__dict__, "rps": load.rps},
+        "reference_serial": ref_serial.__dict__,
+        "reference_load": {**ref_load.__dict__, "rps": ref_load.rps},
+    })
 
 
 def _importable(module: str) -> bool:
@@ -764,6 +817,20 @@ def report(data: dict[str, Any]) -> list[str]:
             cpu_ratio = bare["load"]["cpu_us"] / gw["load"]["cpu_us"]
             lines.append(f"  CPU per request vs passthrough {cpu_ratio:5.2f}"
                          "     (the throughput ratio each would reach on a core of its own)")
+    choices = data.get("choices") or []
+    if choices:
+        head = (f"{'choice (chat)':28s} {'vs':12s} {'req/s':>7s} {'ref':>7s} {'ratio':>6s} "
+                f"{'CPU µs':>7s} {'ref':>7s} {'p50 ms':>7s} {'ref':>7s}")
+        lines += ["", "choices, each taking turns with its reference (ratio = req/s ÷ reference req/s):",
+                  head, "-" * len(head)]
+        for c in choices:
+            load, ref = c["load"], c["reference_load"]
+            lines.append(
+                f"{c['name']:28s} {c['reference']:12s} {load['rps']:7.0f} {ref['rps']:7.0f} "
+                f"{load['rps'] / ref['rps'] if ref['rps'] else 0:6.2f} {_f(load['cpu_us'], 0):>7s} "
+                f"{_f(ref['cpu_us'], 0):>7s} {c['serial']['p50']:7.3f} {c['reference_serial']['p50']:7.3f}")
+    for skipped in data.get("skipped", []):
+        lines.append(f"skipped: {skipped}")
     for name, tally in data.get("gateway_logs", {}).items():
         lines.append(f"decision log of '{name}': {tally}")
     policy = data.get("policy")
