@@ -14,7 +14,7 @@ from typing import Any
 
 from atlasgate.sigma.correlate import group_values, observe
 from atlasgate.sigma.loader import Loader, RuleSet
-from atlasgate.sigma.logsource import EventSource, accepts, event_source
+from atlasgate.sigma.logsource import accepts, event_source
 from atlasgate.sigma.match import SigmaMatch
 from atlasgate.sigma.matchers import parse_timestamp
 from atlasgate.sigma.problems import RuleProblem, SigmaRulesError
@@ -51,7 +51,7 @@ class SigmaEngine:
         self.warnings: list[RuleProblem] = ruleset.warnings
         self.state: CorrelationState = state if state is not None else MemoryCorrelationState()
         self.ignore_logsource = ignore_logsource
-        self._plans: dict[EventSource, list[tuple[CompiledRule, tuple[str, ...]]]] = {}
+        self._plans: dict[tuple[Any, ...], list[tuple[CompiledRule, tuple[str, ...]]]] = {}
 
     @classmethod
     def from_paths(
@@ -98,9 +98,16 @@ class SigmaEngine:
 
     # -- the hot path ---------------------------------------------------------------------------
 
-    def _plan(self, source: EventSource) -> list[tuple[CompiledRule, tuple[str, ...]]]:
-        plan = self._plans.get(source)
+    def _plan(self, fields: Mapping[str, Any]) -> list[tuple[CompiledRule, tuple[str, ...]]]:
+        """The rules that can match events like this one, cached by what decides the source."""
+        shape = (
+            fields.get("api.method"), fields.get("decision.action") is not None,
+            fields.get("event.kind") == "alert", fields.get("logsource.product"),
+            fields.get("logsource.category"), fields.get("logsource.service"),
+        )
+        plan = self._plans.get(shape)
         if plan is None:
+            source = event_source(fields)
             plan = [
                 (rule, tuple(sorted(rule.required)))
                 for rule in self.rules
@@ -108,7 +115,7 @@ class SigmaEngine:
             ]
             if len(self._plans) >= _MAX_SOURCES:
                 self._plans.clear()
-            self._plans[source] = plan
+            self._plans[shape] = plan
         return plan
 
     def evaluate(self, event: Any, now: float | None = None) -> list[SigmaMatch]:
@@ -119,7 +126,7 @@ class SigmaEngine:
         event_id = fields.get("event.id")
         ids = (str(event_id),) if event_id is not None else ()
         at = now
-        for rule, required in self._plan(event_source(fields)):
+        for rule, required in self._plan(fields):
             for name in required:
                 if name not in fields:
                     break
