@@ -52,3 +52,15 @@ def test_every_rule_carries_atlas_techniques():
     covered = {t for ts in techniques.values() for t in ts}
     assert {"AML.T0024.002", "AML.T0051.000", "AML.T0054", "AML.T0056", "AML.T0057",
             "AML.T0029", "AML.T0034", "AML.T0020", "AML.T0015", "AML.T0012"} <= covered
+
+
+@pytest.mark.parametrize("event", [
+    {"api.method": ["predict"], "x": {"a": 1}},
+    {"logsource.product": {"a": 1}, "api.method": "chat", "llm.prompt": ["a", None, 5]},
+    {"api.method": "predict", "api.request_count_5m": "lots", "api.request_rate_5m": None,
+     "@timestamp": "yesterday", "client.ip": ["1.2.3.4", 7], "client.key_id": ["a"]},
+    {"api.method": "chat", "event.kind": ["alert"], "decision.action": {}},
+    {},
+])
+def test_odd_event_values_are_evaluated_without_errors(event: dict):
+    assert SigmaEngine.from_paths([RULES]).evaluate(event) == []

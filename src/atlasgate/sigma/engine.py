@@ -105,18 +105,24 @@ class SigmaEngine:
             fields.get("event.kind") == "alert", fields.get("logsource.product"),
             fields.get("logsource.category"), fields.get("logsource.service"),
         )
-        plan = self._plans.get(shape)
+        try:
+            plan = self._plans.get(shape)
+        except TypeError:  # a list or an object where a name belongs: plan without caching
+            return self._plan_for(fields)
         if plan is None:
-            source = event_source(fields)
-            plan = [
-                (rule, tuple(sorted(rule.required)))
-                for rule in self.rules
-                if self.ignore_logsource or accepts(rule.logsource, source)
-            ]
+            plan = self._plan_for(fields)
             if len(self._plans) >= _MAX_SOURCES:
                 self._plans.clear()
             self._plans[shape] = plan
         return plan
+
+    def _plan_for(self, fields: Mapping[str, Any]) -> list[tuple[CompiledRule, tuple[str, ...]]]:
+        source = event_source(fields)
+        return [
+            (rule, tuple(sorted(rule.required)))
+            for rule in self.rules
+            if self.ignore_logsource or accepts(rule.logsource, source)
+        ]
 
     def evaluate(self, event: Any, now: float | None = None) -> list[SigmaMatch]:
         """Matches of every rule and correlation on one event (flat dotted fields or ``Event``)."""

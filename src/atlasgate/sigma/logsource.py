@@ -47,6 +47,8 @@ def event_source(event: Mapping[str, Any]) -> EventSource:
         )
     categories: set[str] = set()
     method = event.get("api.method")
+    if method is not None and not isinstance(method, str):
+        method = str(method)
     if method is not None:
         categories.add("api_activity")
         if method in _LLM_METHODS:
