@@ -7,7 +7,7 @@ through the gateway, and the assertions read the decision log the gateway wrote.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +142,8 @@ def test_boundary_probing_is_caught_within_25_queries_then_blocked(guarded: Runn
     statuses = boundary_probe(guarded, start, far, 40)
     entries = guarded.entries[-40:]
     caught = first_flagged(entries)
-    assert caught is not None and caught <= 25
+    assert caught is not None
+    assert caught <= 25
     assert entries[caught - 1]["event"]["detection.model_access.knn_hits"] >= 1
     assert "AML.T0043" in entries[caught - 1]["decision"]["techniques"]
     assert 403 in statuses
@@ -155,7 +156,8 @@ def test_uniform_noise_extraction_gets_labels_only(guarded: RunningGateway) -> N
     answers = [ask(guarded, rng.uniform(0, 16, 64)) for _ in range(30)]
     entries = guarded.entries[-30:]
     caught = first_flagged(entries)
-    assert caught is not None and caught <= 10
+    assert caught is not None
+    assert caught <= 10
     status, body = answers[-1]
     assert status == 200
     assert sorted(body["predictions"][0]) == [0.0] * 9 + [1.0]
