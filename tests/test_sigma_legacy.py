@@ -124,3 +124,28 @@ detection:
     assert engine.evaluate({"api.method": "chat", "llm.prompt": "score >50 here"})
     assert not engine.evaluate({"api.method": "chat", "llm.prompt": "60"})
     assert yaml.safe_load(text)["detection"]["s"] == {"llm.prompt|contains": ">50"}
+
+
+def test_rewrite_of_mixed_comparisons_splits_the_selection_and_keeps_its_meaning():
+    text = """
+title: mixed
+id: mixed-comparisons
+logsource: {product: atlasgate}
+detection:
+  s:
+    api.method: predict
+    api.request_count: ['<3', '>=100', '7']
+  condition: s
+"""
+    item = Loader().load_text(text, "mixed.yml").loaded[0]
+    rewritten_docs = standard_documents(item.normalized)
+    assert rewritten_docs[0]["detection"]["s"] == [
+        {"api.method": "predict", "api.request_count|lt": 3},
+        {"api.method": "predict", "api.request_count|gte": 100},
+        {"api.method": "predict", "api.request_count": "7"},
+    ]
+    legacy = SigmaEngine.from_text(text)
+    standard = SigmaEngine(Loader().load_text(to_yaml(rewritten_docs), "standard.yml"))
+    for count in (1, 3, 7, 50, 100, 200):
+        event = {"api.method": "predict", "api.request_count": count}
+        assert bool(legacy.evaluate(event)) == bool(standard.evaluate(event)), count

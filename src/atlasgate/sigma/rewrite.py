@@ -10,6 +10,7 @@ pair is added too: the rule's non-windowed selections as a base rule, and an
 from __future__ import annotations
 
 import copy
+import itertools
 import uuid
 from typing import Any
 
@@ -19,26 +20,44 @@ from atlasgate.sigma.compiler import WINDOWED_FIELDS
 from atlasgate.sigma.dialect import COMPARISON_MODIFIERS, NormalizedRule, parse_comparison, window_label
 
 
-def _rewrite_mapping(mapping: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in mapping.items():
-        values = value if isinstance(value, list) else [value]
-        parsed = [parse_comparison(v) if isinstance(v, str) else None for v in values]
-        ops = {p[0] for p in parsed if p}
-        if "|" in str(key) or not values or None in parsed or len(ops) != 1:
-            out[key] = value
-            continue
-        numbers = [p[1] for p in parsed if p]
-        out[f"{key}|{COMPARISON_MODIFIERS[ops.pop()]}"] = numbers if isinstance(value, list) \
-            else numbers[0]
-    return out
+def _alternatives(key: Any, value: Any) -> list[tuple[Any, Any]]:
+    """(key, value) pairs, OR-ed, that say what a legacy ``key: value`` item says."""
+    if not isinstance(key, str) or "|" in key:
+        return [(key, value)]
+    values = value if isinstance(value, list) else [value]
+    groups: dict[str | None, list[Any]] = {}
+    for item in values:
+        parsed = parse_comparison(item) if isinstance(item, str) else None
+        groups.setdefault(parsed[0] if parsed else None, []).append(
+            parsed[1] if parsed else item)
+    if set(groups) <= {None}:
+        return [(key, value)]
+    return [
+        (key if op is None else f"{key}|{COMPARISON_MODIFIERS[op]}",
+         items if isinstance(value, list) and (len(items) > 1 or len(groups) == 1) else items[0])
+        for op, items in groups.items()
+    ]
+
+
+def _rewrite_mapping(mapping: dict[Any, Any]) -> dict[Any, Any] | list[dict[Any, Any]]:
+    """Modifiers for comparisons; a list mixing operators becomes one mapping per operator."""
+    combinations = [dict(c) for c in itertools.product(
+        *(_alternatives(k, v) for k, v in mapping.items()))]
+    return combinations[0] if len(combinations) == 1 else combinations
 
 
 def _rewrite_definition(definition: Any) -> Any:
     if isinstance(definition, dict):
         return _rewrite_mapping(definition)
     if isinstance(definition, list):
-        return [_rewrite_definition(d) for d in definition]
+        out: list[Any] = []
+        for item in definition:
+            rewritten = _rewrite_definition(item)
+            if isinstance(item, dict) and isinstance(rewritten, list):
+                out.extend(rewritten)
+            else:
+                out.append(rewritten)
+        return out
     return definition
 
 
