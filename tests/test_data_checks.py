@@ -147,8 +147,7 @@ def test_out_of_distribution_rows_are_flagged(profile, split):
     report = check_batch(profile, mixed)
     found = rows_of(report, "novelty")
     injected = set(range(len(batch), len(mixed)))
-    # In-range uniform noise is the hard case (the benchmark measures recall 0.5-1.0).
-    assert len(found & injected) >= 6
+    assert len(found & injected) >= 13
     assert len(found - injected) <= 3
 
 

@@ -2,9 +2,8 @@
 
 Trigger mining: for every exact feature value the batch repeats and every label,
 the batch count of rows with both is tested against what the baseline's joint
-frequency predicts (Poisson tail, Bonferroni
-
-over all value/label pairs). Significant items that fall on the same rows are
+frequency predicts (Poisson tail, Bonferroni over all
+value/label pairs). Significant items that fall on the same rows are
 grouped into one pattern; the rows with the pattern and its label are the
 suspected poison. Spectral signatures (Tran et al., 2018) look for the same
 thing without a pattern: within a class, rows sitting far out along the top
