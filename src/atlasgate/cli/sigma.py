@@ -83,7 +83,7 @@ def test_command(rules: tuple[Path, ...], events_path: Path, ignore_logsource: b
         click.echo(f"\n{total} events, {sum(counts.values())} matches")
         for rule in [*engine.rules, *engine.correlations]:
             if rule.output:
-                click.echo(f"  {counts.get(rule.key, 0):>7}  {rule.key}")
+                click.echo(f"  {counts.get(rule.key, 0):>7}  {rule.title}  ({rule.key})")
     if bad:
         sys.exit(3)
 
