@@ -3,10 +3,17 @@
 Runs the real DecisionLog (group commit, SQLite WAL) at concurrency 1 and 32 with
 sync=normal and sync=full, against a baseline measured in the same process: a plain
 SQLite INSERT + COMMIT per decision with the same pragmas and no hashing or signing.
-Also times a full ``verify_log`` and one inclusion proof over the largest log.
+Then the same on PostgreSQL (store=postgresql, one writer and two replicas sharing the
+log), against a plain INSERT + COMMIT per decision on the same server. Also times a
+full ``verify_log`` and one inclusion proof over the largest log of each store.
 
-    python bench/bench_audit.py            # about half a minute
+    python bench/bench_audit.py            # about a minute
     python bench/bench_audit.py --quick    # a few seconds
+    python bench/bench_audit.py --dsn postgresql://127.0.0.1:5432/test   # the default
+    python bench/bench_audit.py --no-postgres
+
+PostgreSQL rows are skipped, with a note, when the server is unreachable. The tables
+are created under a fresh prefix and dropped afterwards.
 
 Numbers on a shared 2-core machine are noisy; compare the ratios within one run.
 """
@@ -15,15 +22,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sqlite3
 import statistics
 import tempfile
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from atlasgate.audit import AuditSettings, DecisionLog, open_reader, verify_log
+from atlasgate.audit import AuditSettings, DecisionLog, open_log_reader, open_reader, verify_log
 from atlasgate.audit.proof import build_inclusion_proof
 
 
@@ -104,13 +114,158 @@ async def decision_log(
     return rate, percentile(latencies, 0.5), percentile(latencies, 0.99), settings
 
 
+Row = tuple[str, int, float, float, float, float]
+
+
+def pg_baseline(dsn: str, prefix: str, count: int) -> tuple[float, float, float]:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute(f"CREATE TABLE {prefix}baseline (seq BIGINT PRIMARY KEY, decision_id TEXT, entry BYTEA)")
+        latencies = []
+        start = time.perf_counter()
+        for i in range(count):
+            began = time.perf_counter()
+            record = sample_record(i)
+            db.execute(
+                f"INSERT INTO {prefix}baseline VALUES (%s, %s, %s)",
+                (i, record["decision_id"], orjson.dumps(record)),
+            )
+            latencies.append(time.perf_counter() - began)
+        elapsed = time.perf_counter() - start
+    return count / elapsed, percentile(latencies, 0.5), percentile(latencies, 0.99)
+
+
+async def pg_decision_log(
+    settings: AuditSettings, concurrency: int, count: int, replicas: int
+) -> tuple[float, float, float]:
+    latencies: list[float] = []
+    logs = [await DecisionLog.open(settings) for _ in range(replicas)]
+    try:
+        for i in range(50):
+            await logs[0].append(sample_record(-1 - i))
+        per_worker = count // concurrency
+
+        async def worker(w: int) -> None:
+            log = logs[w % replicas]
+            for i in range(per_worker):
+                began = time.perf_counter()
+                await log.append(sample_record(w * per_worker + i))
+                latencies.append(time.perf_counter() - began)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(w) for w in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    finally:
+        for log in logs:
+            await log.close()
+    return per_worker * concurrency / elapsed, percentile(latencies, 0.5), percentile(latencies, 0.99)
+
+
+def drop_prefix(dsn: str, prefix: str) -> None:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as db:
+        for (table,) in db.execute(
+            "SELECT tablename FROM pg_tables WHERE starts_with(tablename, %s)", (prefix,)
+        ).fetchall():
+            db.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
+        for (function,) in db.execute(
+            "SELECT proname FROM pg_proc WHERE starts_with(proname, %s)", (prefix,)
+        ).fetchall():
+            db.execute(f'DROP FUNCTION IF EXISTS "{function}"()')
+
+
+def postgres_unreachable(dsn: str) -> str | None:
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (pip install 'atlasgate[postgres]')"
+    try:
+        with psycopg.connect(dsn, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return " ".join(str(exc).split())
+
+
+def postgres_rows(directory: Path, dsn: str, count: int) -> tuple[list[Row], Any]:
+    """PostgreSQL rows, and the settings of the largest log (concurrency 32, one writer)."""
+    run = f"bench{uuid.uuid4().hex[:8]}_"
+    rows: list[Row] = []
+    largest = None
+    try:
+        base_rate, base_p50, base_p99 = pg_baseline(dsn, run, count)
+        rows.append(
+            ("baseline: PostgreSQL INSERT+COMMIT per decision", 1, base_rate, base_p50, base_p99, 1.0)
+        )
+        for concurrency, replicas in ((1, 1), (32, 1), (32, 2)):
+            settings = AuditSettings(
+                store="postgresql",
+                dsn=dsn,
+                table_prefix=f"{run}c{concurrency}r{replicas}_",
+                signing_key=str(directory / "key.pem"),
+            )
+            rate, p50, p99 = asyncio.run(pg_decision_log(settings, concurrency, count, replicas))
+            name = "DecisionLog postgresql" + (f", {replicas} replicas" if replicas > 1 else "")
+            rows.append((name, concurrency, rate, p50, p99, rate / base_rate))
+            if (concurrency, replicas) == (32, 1):
+                largest = settings
+        timings = None
+        if largest is not None:
+            timings = verify_and_prove(open_log_reader(largest), largest)
+    finally:
+        drop_prefix(dsn, run)
+    return rows, timings
+
+
+def verify_and_prove(reader: Any, settings: AuditSettings) -> tuple[int, float, float, bool]:
+    from atlasgate.audit.checkpoint import load_public_key
+
+    with reader:
+        key = load_public_key(settings.signing_key)
+        start = time.perf_counter()
+        report = verify_log(reader, key)
+        verify_time = time.perf_counter() - start
+        middle = next(reader.entries(report.entries // 2, report.entries // 2 + 1))
+        start = time.perf_counter()
+        build_inclusion_proof(reader, middle, key)
+        proof_time = time.perf_counter() - start
+    return report.entries, verify_time, proof_time, report.ok
+
+
+def print_rows(rows: list[Row]) -> None:
+    print(
+        f"{'configuration':<52} {'conc':>4} {'appends/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs baseline':>11}"
+    )
+    for name, concurrency, rate, p50, p99, ratio in rows:
+        print(
+            f"{name:<52} {concurrency:>4} {rate:>10,.0f} {p50 * 1e3:>8.3f} {p99 * 1e3:>8.3f} {ratio:>10.2f}x"
+        )
+
+
+def print_timings(store: str, timings: tuple[int, float, float, bool]) -> None:
+    entries, verify_time, proof_time, ok = timings
+    print(
+        f"{store}: verify_log over {entries:,} entries: {verify_time:.3f} s "
+        f"({entries / verify_time:,.0f} entries/s), ok={ok}; "
+        f"inclusion proof in a tree of {entries:,}: {proof_time * 1e3:.1f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    parser.add_argument(
+        "--dsn",
+        default=os.environ.get("ATLASGATE_BENCH_POSTGRES_DSN", "postgresql://127.0.0.1:5432/test"),
+        help="PostgreSQL server for the postgresql rows",
+    )
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite rows only")
     args = parser.parse_args()
     counts = {"normal": 600, "full": 200} if args.quick else {"normal": 6000, "full": 1500}
+    pg_count = 400 if args.quick else 3000
 
-    rows = []
+    rows: list[Row] = []
     largest: AuditSettings | None = None
     with tempfile.TemporaryDirectory(prefix="bench-audit-") as tmp:
         directory = Path(tmp)
@@ -119,7 +274,14 @@ def main() -> None:
             (directory / sync).mkdir()
             base_rate, base_p50, base_p99 = baseline(directory / sync, sync, count)
             rows.append(
-                (f"baseline: INSERT+COMMIT per decision, sync={sync}", 1, base_rate, base_p50, base_p99, 1.0)
+                (
+                    f"baseline: SQLite INSERT+COMMIT per decision, sync={sync}",
+                    1,
+                    base_rate,
+                    base_p50,
+                    base_p99,
+                    1.0,
+                )
             )
             for concurrency in (1, 32):
                 rate, p50, p99, settings = asyncio.run(decision_log(directory, sync, concurrency, count))
@@ -127,37 +289,23 @@ def main() -> None:
                 if sync == "normal" and concurrency == 32:
                     largest = settings
 
-        print(
-            f"{'configuration':<48} {'conc':>4} {'appends/s':>10} {'p50 ms':>8} "
-            f"{'p99 ms':>8} {'vs baseline':>11}"
-        )
-        for name, concurrency, rate, p50, p99, ratio in rows:
-            print(
-                f"{name:<48} {concurrency:>4} {rate:>10,.0f} {p50 * 1e3:>8.3f} "
-                f"{p99 * 1e3:>8.3f} {ratio:>10.2f}x"
-            )
+        pg_timings = None
+        pg_note = "skipped (--no-postgres)" if args.no_postgres else postgres_unreachable(args.dsn)
+        if pg_note is None:
+            pg_rows, pg_timings = postgres_rows(directory, args.dsn, pg_count)
+            rows += pg_rows
 
-        assert largest is not None
-        with open_reader(largest.path) as reader:
-            from atlasgate.audit.checkpoint import load_public_key
-
-            key = load_public_key(largest.signing_key)
-            start = time.perf_counter()
-            report = verify_log(reader, key)
-            verify_time = time.perf_counter() - start
-            middle = next(reader.entries(report.entries // 2, report.entries // 2 + 1))
-            start = time.perf_counter()
-            build_inclusion_proof(reader, middle, key)
-            proof_time = time.perf_counter() - start
+        print_rows(rows)
         print()
-        print(
-            f"verify_log over {report.entries:,} entries: {verify_time:.3f} s "
-            f"({report.entries / verify_time:,.0f} entries/s), ok={report.ok}"
-        )
-        print(f"inclusion proof in a tree of {report.entries:,}: {proof_time * 1e3:.1f} ms")
+        assert largest is not None
+        print_timings("sqlite", verify_and_prove(open_reader(largest.path), largest))
+        if pg_timings is not None:
+            print_timings("postgresql", pg_timings)
+        else:
+            print(f"postgresql: {pg_note}")
         print(
             f"median batch: {statistics.median(_batch_sizes(largest.path)):.0f} entries "
-            "(concurrency 32, sync=normal)"
+            "(SQLite, concurrency 32, sync=normal)"
         )
 
 

@@ -39,6 +39,7 @@ from atlasgate.audit.proof import build_inclusion_proof
 from atlasgate.audit.stores import open_postgres_store
 from atlasgate.audit.verify import VerificationReport
 from atlasgate.cli.audit import audit
+from gateway_harness import http
 
 DSN = os.environ.get("ATLASGATE_TEST_POSTGRES_DSN", "postgresql://127.0.0.1:5432/test")
 SIZE = 40
@@ -315,7 +316,66 @@ def test_forged_checkpoints_are_rejected(logged: AuditSettings) -> None:
     assert report.latest_verified.tree_size == SIZE
 
 
+def test_a_lost_connection_fails_one_batch_and_the_next_reconnects(settings: AuditSettings) -> None:
+    async def run() -> list[int | str]:
+        outcomes: list[int | str] = []
+        async with DecisionLog(settings) as log:
+            for i in range(3):
+                outcomes.append((await log.append({"decision_id": f"before-{i}"})).seq)
+            with psycopg.connect(settings.dsn, autocommit=True) as admin:
+                killed = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = %s",
+                    (f"atlasgate-audit {settings.table_prefix}",),
+                ).fetchall()
+            assert killed == [(True,)]
+            for i in range(3):
+                try:
+                    outcomes.append((await log.append({"decision_id": f"after-{i}"})).seq)
+                except AuditError as exc:
+                    outcomes.append(str(exc))
+        return outcomes
+
+    outcomes = asyncio.run(run())
+    assert outcomes[:3] == [0, 1, 2]
+    failed = [o for o in outcomes[3:] if isinstance(o, str)]
+    assert len(failed) <= 1
+    assert all("cannot write decision log" in o for o in failed)
+    assert [o for o in outcomes[3:] if isinstance(o, int)] == list(range(3, 6 - len(failed)))
+    report = verify(settings)
+    assert report.ok, report.as_dict()
+    assert report.uncovered == 0
+
+
 # --- several writers ----------------------------------------------------------------------
+
+
+def test_two_gateway_replicas_log_to_one_verifiable_log(
+    dsn: str, prefix: str, make_gateway: Any, tmp_path: Path
+) -> None:
+    replicas = [
+        make_gateway(audit={"store": "postgresql", "dsn": dsn, "table_prefix": prefix}) for _ in range(2)
+    ]
+    body = orjson.dumps({"model": "sample-chat", "messages": [{"role": "user", "content": "hello"}]})
+    for i in range(6):
+        reply = http("POST", replicas[i % 2].url + "/v1/chat/completions", body)
+        assert reply.status == 200, reply.body
+    for replica in replicas:
+        replica.stop()
+    served = {entry["decision_id"] for replica in replicas for entry in replica.entries}
+    assert len(served) >= 6
+    settings = AuditSettings(
+        store="postgresql",
+        dsn=dsn,
+        table_prefix=prefix,
+        signing_key=str(tmp_path / "signing-key.pem"),
+    )
+    with open_log_reader(settings) as reader:
+        logged = {entry.decision_id for entry in reader.entries()}
+    assert served <= logged
+    report = verify(settings)
+    assert report.ok, report.as_dict()
+    assert report.uncovered == 0
 
 
 def test_two_logs_on_separate_connections_append_to_one_log(settings: AuditSettings) -> None:

@@ -176,7 +176,7 @@ class PostgresLogStore:
                 self.dsn,
                 autocommit=True,
                 connect_timeout=self.connect_timeout,
-                application_name="atlasgate-audit",
+                application_name=f"atlasgate-audit{'-reader' if self.readonly else ''} {self.prefix}",
             )
         except psycopg.Error as exc:
             raise AuditError(f"{self.location}: cannot connect: {_reason(exc)}") from None
