@@ -311,6 +311,11 @@ def print_tables(tallies, learn_seconds, check_seconds, tamper, repeats, resampl
         if what == "clean resample":
             p = r = f = ""
         print(f"{name:<14}{what:<44}{p:>6}{r:>7}{f:>6}{held:>9}{blocked:>7}")
+    print("\nMinority-class drop: class_shift finding in the report (any strength) / batch held")
+    for (name, what), t in tallies.items():
+        if what.startswith("minority"):
+            found = t.extra.get("class_shift", 0) / max(t.runs, 1)
+            print(f"  {name:<14}{what:<28} reported {found:.0%}, REVIEW+ {t.review / t.runs:.0%}")
     print("\nLabel flips: AtlasGate vs cleanlab on the same batches (precision / recall / F1)\n")
     header = (
         f"{'data set':<14}{'flips':>6}  {'AtlasGate':>18}  {'cleanlab LR-CV':>18}"

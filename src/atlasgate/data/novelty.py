@@ -38,9 +38,7 @@ class NoveltyModel:
     threshold: float = 1.0
 
     @classmethod
-    def learn(
-        cls, matrix: np.ndarray, *, quantile: float = DEFAULT_QUANTILE, seed: int = 0
-    ) -> NoveltyModel:
+    def learn(cls, matrix: np.ndarray, *, quantile: float = DEFAULT_QUANTILE, seed: int = 0) -> NoveltyModel:
         n = matrix.shape[0]
         k = int(np.clip(n // 25, 2, 64)) if n >= 8 else 1
         oos_proto = np.zeros(n)

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from atlasgate.policy.decision import Action
+from atlasgate.policy.decision import Action, Decision
 
 STRENGTHS = ("weak", "moderate", "strong")
 MAX_LISTED_ROWS = 50
@@ -81,6 +81,35 @@ class CheckReport:
             if not checks or finding.check in checks:
                 out.update(finding.rows)
         return out
+
+    def as_decision(self, decision_id: str, policy_revision: str = "") -> Decision:
+        """The check's outcome as the gateway's Decision, for the decision log."""
+        return Decision(
+            id=decision_id,
+            action=self.decision,
+            rule=self.rules[0] if self.rules else None,
+            reasons=tuple(self.reasons),
+            techniques=tuple(self.techniques),
+            matched=tuple(self.rules),
+            policy_revision=policy_revision,
+            phase="request",
+        )
+
+    def event_fields(self) -> dict[str, Any]:
+        """Flat Event fields describing the batch (``api.method`` is ``ingest``)."""
+        fields: dict[str, Any] = {
+            "api.method": "ingest",
+            "data.dataset": self.dataset,
+            "data.rows": self.rows,
+            "data.findings": len([f for f in self.findings if f.strength != "weak"]),
+            "data.checks": [f.check for f in self.findings if f.strength != "weak"],
+            "data.flagged_rows": len(self.flagged_rows()),
+        }
+        for finding in self.findings:
+            key = f"detection.data.{finding.check}"
+            if finding.strength != "weak" and key not in fields:
+                fields[key] = finding.strength
+        return fields
 
     def as_record(self) -> dict[str, Any]:
         return {
