@@ -225,3 +225,13 @@ correlation: {type: value_count, rules: [failed], group-by: [client.key_id], tim
     run(e, [(i, failed(**{"api.model": ["a", "b"][i % 2]})) for i in range(2000)])
     windows = sorted(state.count(k, 0) for k in state._data)
     assert windows == [2, 2000]
+
+
+async def test_evaluate_async_with_the_memory_store_matches_evaluate():
+    sync_engine, async_engine = engine(EVENT_COUNT), engine(EVENT_COUNT)
+    events = [(float(t), {"event.id": f"e{t}", "api.method": "chat", **failed()})
+              for t in (0, 1, 2, 3, 4, 5)]
+    expected = [[m.event_ids for m in sync_engine.evaluate(e, now=t)] for t, e in events]
+    got = [[m.event_ids for m in await async_engine.evaluate_async(e, now=t)] for t, e in events]
+    assert got == expected
+    assert expected[2] == [("e0", "e1", "e2")]

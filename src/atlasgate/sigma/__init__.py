@@ -3,9 +3,10 @@
 from atlasgate.sigma.engine import SigmaEngine, load_rules
 from atlasgate.sigma.match import SigmaMatch
 from atlasgate.sigma.problems import RuleProblem, SigmaRulesError
-from atlasgate.sigma.state import CorrelationState, MemoryCorrelationState
+from atlasgate.sigma.state import AsyncCorrelationState, CorrelationState, MemoryCorrelationState
 
 __all__ = [
+    "AsyncCorrelationState",
     "CorrelationState",
     "MemoryCorrelationState",
     "RuleProblem",

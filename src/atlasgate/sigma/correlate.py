@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 
 from sigma.correlations import (
@@ -26,7 +26,7 @@ from sigma.correlations import (
 
 from atlasgate.sigma.matchers import as_number
 from atlasgate.sigma.rules import CompiledCorrelation
-from atlasgate.sigma.state import CorrelationState
+from atlasgate.sigma.state import AsyncCorrelationState, CorrelationState
 
 _OPS = {
     "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b, "gt": lambda a, b: a > b,
@@ -47,16 +47,25 @@ def group_values(
     return {g: event.get(correlation.field_for(rule_key, g)) for g in correlation.group_by}
 
 
+# A request to the correlation state: (method name, *arguments).
+Step = tuple[Any, ...]
+Steps = Generator[Step, Any, tuple[str, ...] | None]
+
+
 def observe(
     correlation: CompiledCorrelation,
-    state: CorrelationState,
     rule_key: str,
     event: Mapping[str, Any],
     event_ids: tuple[str, ...],
     group: dict[str, Any],
     at: float,
-) -> tuple[str, ...] | None:
-    """Record one match of ``rule_key``; return the window's event ids if the correlation fires."""
+) -> Steps:
+    """Record one match of ``rule_key``; return the window's event ids if the correlation fires.
+
+    The logic does no I/O: it yields each state operation and receives its result,
+    so one implementation serves a synchronous store (``run``) and an asynchronous,
+    shared one (``run_async``).
+    """
     kind = correlation.type
     value = ""
     if kind == "value_count" or kind in _NUMERIC:
@@ -75,33 +84,53 @@ def observe(
     span = correlation.timespan
     since = at - span
     member = _SEP.join((os.urandom(6).hex(), rule_key, _IDS.join(event_ids), value))
-    state.add(key, at, member, span)
+    yield ("add", key, at, member, span)
     aux = key + _SEP + "distinct"
 
     if kind == "event_count":
-        holds = _compare(correlation, state.count(key, since))
+        holds = _compare(correlation, (yield ("count", key, since)))
     elif kind == "value_count":
-        state.add(aux, at, value, span)
-        holds = _compare(correlation, state.count(aux, since))
+        yield ("add", aux, at, value, span)
+        holds = _compare(correlation, (yield ("count", aux, since)))
     elif kind == "temporal":
-        state.add(aux, at, rule_key, span)
-        seen = {m for _, m in state.entries(aux, since)}
+        yield ("add", aux, at, rule_key, span)
+        seen = {m for _, m in (yield ("entries", aux, since))}
         holds = _temporal(correlation, seen)
     elif kind == "temporal_ordered":
-        order = [m.split(_SEP, 2)[1] for _, m in state.entries(key, since)]
+        order = [m.split(_SEP, 2)[1] for _, m in (yield ("entries", key, since))]
         holds = _ordered(correlation, order)
     else:
-        values = [float(m.rsplit(_SEP, 1)[1]) for _, m in state.entries(key, since)]
+        values = [float(m.rsplit(_SEP, 1)[1]) for _, m in (yield ("entries", key, since))]
         holds = _compare(correlation, _aggregate(kind, values, correlation.percentile))
     if not holds:
         return None
     fired: dict[str, None] = {}
-    for _, m in state.entries(key, since):
+    for _, m in (yield ("entries", key, since)):
         ids = m.split(_SEP, 3)[2]
         fired.update(dict.fromkeys(i for i in ids.split(_IDS) if i))
-    state.clear(key)
-    state.clear(aux)
+    yield ("clear", key)
+    yield ("clear", aux)
     return tuple(fired)
+
+
+def run(steps: Steps, state: CorrelationState) -> tuple[str, ...] | None:
+    """Drive ``observe`` against a synchronous store."""
+    try:
+        step = next(steps)
+        while True:
+            step = steps.send(getattr(state, step[0])(*step[1:]))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+async def run_async(steps: Steps, state: AsyncCorrelationState) -> tuple[str, ...] | None:
+    """Drive ``observe`` against an asynchronous (shared) store."""
+    try:
+        step = next(steps)
+        while True:
+            step = steps.send(await getattr(state, step[0])(*step[1:]))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
 
 
 def _compare(correlation: CompiledCorrelation, measure: float) -> bool:

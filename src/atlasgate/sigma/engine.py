@@ -7,19 +7,20 @@ absent, runs the compiled predicates, and feeds matches to correlations.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from atlasgate.sigma.correlate import group_values, observe
+from atlasgate.sigma.correlate import group_values, observe, run, run_async
 from atlasgate.sigma.loader import Loader, RuleSet
 from atlasgate.sigma.logsource import accepts, event_source
 from atlasgate.sigma.match import SigmaMatch
 from atlasgate.sigma.matchers import parse_timestamp
 from atlasgate.sigma.problems import RuleProblem, SigmaRulesError
 from atlasgate.sigma.rules import CompiledCorrelation, CompiledRule
-from atlasgate.sigma.state import CorrelationState, MemoryCorrelationState
+from atlasgate.sigma.state import AsyncCorrelationState, CorrelationState, MemoryCorrelationState
 
 _MAX_SOURCES = 1024
 
@@ -40,7 +41,7 @@ class SigmaEngine:
     def __init__(
         self,
         ruleset: RuleSet,
-        state: CorrelationState | None = None,
+        state: CorrelationState | AsyncCorrelationState | None = None,
         *,
         ignore_logsource: bool = False,
     ) -> None:
@@ -49,7 +50,9 @@ class SigmaEngine:
         self.rules: list[CompiledRule] = ruleset.rules
         self.correlations: list[CompiledCorrelation] = ruleset.correlations
         self.warnings: list[RuleProblem] = ruleset.warnings
-        self.state: CorrelationState = state if state is not None else MemoryCorrelationState()
+        self.state: CorrelationState | AsyncCorrelationState = (
+            state if state is not None else MemoryCorrelationState())
+        self._shared = inspect.iscoroutinefunction(getattr(self.state, "add", None))
         self.ignore_logsource = ignore_logsource
         self._plans: dict[tuple[Any, ...], list[tuple[CompiledRule, tuple[str, ...]]]] = {}
 
@@ -59,7 +62,7 @@ class SigmaEngine:
         paths: Sequence[str | Path],
         *,
         expand_placeholders: dict[str, Any] | None = None,
-        state: CorrelationState | None = None,
+        state: CorrelationState | AsyncCorrelationState | None = None,
         ignore_logsource: bool = False,
     ) -> SigmaEngine:
         """Load every rule under ``paths``; raises ``SigmaRulesError`` listing all errors."""
@@ -73,7 +76,7 @@ class SigmaEngine:
         *,
         path: str = "<rules>",
         expand_placeholders: dict[str, Any] | None = None,
-        state: CorrelationState | None = None,
+        state: CorrelationState | AsyncCorrelationState | None = None,
         ignore_logsource: bool = False,
     ) -> SigmaEngine:
         ruleset = Loader(expand_placeholders).load_text(text, path)
@@ -126,9 +129,31 @@ class SigmaEngine:
 
     def evaluate(self, event: Any, now: float | None = None) -> list[SigmaMatch]:
         """Matches of every rule and correlation on one event (flat dotted fields or ``Event``)."""
+        if self._shared:
+            raise TypeError("this engine keeps correlations in an asynchronous store: "
+                            "use evaluate_async")
+        fields, ids, at, matches, matched = self._detect(event, now)
+        for rule in matched:
+            for correlation in rule.correlations:
+                self._feed(correlation, rule.key, fields, ids, at, matches)
+        return matches
+
+    async def evaluate_async(self, event: Any, now: float | None = None) -> list[SigmaMatch]:
+        """``evaluate`` for an engine whose correlation state is shared (awaited I/O)."""
+        fields, ids, at, matches, matched = self._detect(event, now)
+        for rule in matched:
+            for correlation in rule.correlations:
+                await self._feed_async(correlation, rule.key, fields, ids, at, matches)
+        return matches
+
+    def _detect(self, event: Any, now: float | None) -> tuple[
+        Mapping[str, Any], tuple[str, ...], float, list[SigmaMatch], list[CompiledRule]
+    ]:
+        """Run the detection rules; return their alerts and the rules correlations must see."""
         fields: Mapping[str, Any] = event.flat() if hasattr(event, "flat") else event
         keyword_text: list[str | None] = [None]
         matches: list[SigmaMatch] = []
+        matched: list[CompiledRule] = []
         event_id = fields.get("event.id")
         ids = (str(event_id),) if event_id is not None else ()
         at = now
@@ -146,28 +171,40 @@ class SigmaEngine:
                         rule.key, rule.title, rule.level, rule.techniques, rule.tactics, ids,
                         {}, rule.action, "detection", None, rule.name, at,
                     ))
-                for correlation in rule.correlations:
-                    self._feed(correlation, rule.key, fields, ids, at, matches)
-        return matches
+                if rule.correlations:
+                    matched.append(rule)
+        return fields, ids, at if at is not None else 0.0, matches, matched
 
-    def _feed(
-        self,
-        correlation: CompiledCorrelation,
-        rule_key: str,
-        fields: Mapping[str, Any],
-        ids: tuple[str, ...],
-        at: float,
-        matches: list[SigmaMatch],
-    ) -> None:
-        group = group_values(correlation, rule_key, fields)
-        fired = observe(correlation, self.state, rule_key, fields, ids, group, at)
-        if fired is None:
-            return
+    def _fired(self, correlation: CompiledCorrelation, fired: tuple[str, ...],
+               group: dict[str, Any], at: float, matches: list[SigmaMatch]) -> None:
         if correlation.output:
             matches.append(SigmaMatch(
                 correlation.key, correlation.title, correlation.level, correlation.techniques,
                 correlation.tactics, fired, group, correlation.action, "correlation",
                 correlation.type, correlation.name, at,
             ))
-        for outer in correlation.correlations:
-            self._feed(outer, correlation.key, fields, fired, at, matches)
+
+    def _feed(self, correlation: CompiledCorrelation, rule_key: str, fields: Mapping[str, Any],
+              ids: tuple[str, ...], at: float, matches: list[SigmaMatch]) -> None:
+        group = group_values(correlation, rule_key, fields)
+        fired = run(observe(correlation, rule_key, fields, ids, group, at),
+                    self.state)  # type: ignore[arg-type]
+        if fired is not None:
+            self._fired(correlation, fired, group, at, matches)
+            for outer in correlation.correlations:
+                self._feed(outer, correlation.key, fields, fired, at, matches)
+
+    async def _feed_async(
+        self, correlation: CompiledCorrelation, rule_key: str, fields: Mapping[str, Any],
+        ids: tuple[str, ...], at: float, matches: list[SigmaMatch],
+    ) -> None:
+        group = group_values(correlation, rule_key, fields)
+        steps = observe(correlation, rule_key, fields, ids, group, at)
+        if self._shared:
+            fired = await run_async(steps, self.state)  # type: ignore[arg-type]
+        else:
+            fired = run(steps, self.state)  # type: ignore[arg-type]
+        if fired is not None:
+            self._fired(correlation, fired, group, at, matches)
+            for outer in correlation.correlations:
+                await self._feed_async(outer, correlation.key, fields, fired, at, matches)

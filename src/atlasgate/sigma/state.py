@@ -30,6 +30,19 @@ class CorrelationState(Protocol):
         """Forget a key (after its correlation fired)."""
 
 
+@runtime_checkable
+class AsyncCorrelationState(Protocol):
+    """The same operations for a store shared by replicas, awaited on the event loop."""
+
+    async def add(self, key: str, timestamp: float, member: str, horizon: float) -> None: ...
+
+    async def count(self, key: str, since: float) -> int: ...
+
+    async def entries(self, key: str, since: float) -> list[tuple[float, str]]: ...
+
+    async def clear(self, key: str) -> None: ...
+
+
 class _Window:
     __slots__ = ("items", "times")
 
