@@ -57,21 +57,95 @@ CHAT_PATH = "/v1/chat/completions"
 PREDICT_MODEL = "sample-digits"
 PREDICT_PATH = f"/v1/models/{PREDICT_MODEL}:predict"
 CHAT_BODY = orjson.dumps({"model": "sample-chat", "messages": [{"role": "user", "content": "hello"}]})
-DIGIT_ROW = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0, 0, 4, 12,
-             0, 0, 8, 8, 0, 0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0, 0, 2, 14, 5, 10, 12, 0,
-             0, 0, 0, 6, 13, 10, 0, 0, 0]
+DIGIT_ROW = [
+    0,
+    0,
+    5,
+    13,
+    9,
+    1,
+    0,
+    0,
+    0,
+    0,
+    13,
+    15,
+    10,
+    15,
+    5,
+    0,
+    0,
+    3,
+    15,
+    2,
+    0,
+    11,
+    8,
+    0,
+    0,
+    4,
+    12,
+    0,
+    0,
+    8,
+    8,
+    0,
+    0,
+    5,
+    8,
+    0,
+    0,
+    9,
+    8,
+    0,
+    0,
+    4,
+    11,
+    0,
+    1,
+    12,
+    7,
+    0,
+    0,
+    2,
+    14,
+    5,
+    10,
+    12,
+    0,
+    0,
+    0,
+    0,
+    6,
+    13,
+    10,
+    0,
+    0,
+    0,
+]
 PREDICT_BODY = orjson.dumps({"instances": [[float(v) for v in DIGIT_ROW]]})
 # The sample upstreams' answers to those two requests, byte for byte in shape and size.
-CHAT_REPLY = orjson.dumps({
-    "id": "chatcmpl-6d632df7ae98ea624df63e65", "created": 1795630036, "model": "sample-chat",
-    "system_fingerprint": "fp_atlasgate_sample", "object": "chat.completion",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Sample reply to: hello",
-                                         "refusal": None},
-                 "logprobs": None, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 1, "completion_tokens": 4, "total_tokens": 5},
-})
-PREDICT_REPLY = orjson.dumps({"predictions": [[
-    0.0007, 0.0011, 0.0009, 0.0013, 0.0021, 0.0042, 0.0018, 0.0006, 0.0031, 0.9842]]})
+CHAT_REPLY = orjson.dumps(
+    {
+        "id": "chatcmpl-6d632df7ae98ea624df63e65",
+        "created": 1795630036,
+        "model": "sample-chat",
+        "system_fingerprint": "fp_atlasgate_sample",
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Sample reply to: hello", "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 4, "total_tokens": 5},
+    }
+)
+PREDICT_REPLY = orjson.dumps(
+    {"predictions": [[0.0007, 0.0011, 0.0009, 0.0013, 0.0021, 0.0042, 0.0018, 0.0006, 0.0031, 0.9842]]}
+)
 
 WORKLOADS = {"chat": (CHAT_PATH, CHAT_BODY), "predict": (PREDICT_PATH, PREDICT_BODY)}
 KEY_COUNT = 1024
@@ -87,16 +161,19 @@ def bench_keys() -> list[str]:
 
 
 def _http_response(status: str, body: bytes) -> bytes:
-    head = (f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(body)}\r\n\r\n").encode()
+    head = (
+        f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+    ).encode()
     return head + body
 
 
 class _UpstreamProtocol(asyncio.Protocol):
     """A keep-alive HTTP/1.1 responder with fixed answers: as cheap as Python can serve."""
 
-    routes: ClassVar[dict[bytes, bytes]] = {CHAT_PATH.encode(): _http_response("200 OK", CHAT_REPLY),
-              PREDICT_PATH.encode(): _http_response("200 OK", PREDICT_REPLY)}
+    routes: ClassVar[dict[bytes, bytes]] = {
+        CHAT_PATH.encode(): _http_response("200 OK", CHAT_REPLY),
+        PREDICT_PATH.encode(): _http_response("200 OK", PREDICT_REPLY),
+    }
     missing = _http_response("404 Not Found", b'{"error":"not found"}')
 
     def __init__(self) -> None:
@@ -158,14 +235,19 @@ def gateway_config(upstream: str, data_dir: Path, sync: str) -> dict[str, Any]:
     from atlasgate.auth import hash_key
 
     return {
-        "keys": [{"id": f"bench-{i}", "hash": hash_key(key), "tenant": "bench"}
-                 for i, key in enumerate(bench_keys())],
+        "keys": [
+            {"id": f"bench-{i}", "hash": hash_key(key), "tenant": "bench"}
+            for i, key in enumerate(bench_keys())
+        ],
         "upstreams": {
             "openai": [{"name": "sample", "base_url": f"{upstream}/v1", "models": ["sample-chat"]}],
             "predict": [{"name": PREDICT_MODEL, "base_url": upstream}],
         },
-        "audit": {"path": str(data_dir / "decisions.db"),
-                  "signing_key": str(data_dir / "signing-key.pem"), "sync": sync},
+        "audit": {
+            "path": str(data_dir / "decisions.db"),
+            "signing_key": str(data_dir / "signing-key.pem"),
+            "sync": sync,
+        },
     }
 
 
@@ -243,8 +325,12 @@ def wait_ready(service: Service, timeout: float) -> None:
             raise RuntimeError(f"{service.name} exited with code {service.process.exitcode}")
         conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=5)
         try:
-            conn.request("POST", CHAT_PATH, CHAT_BODY, {"content-type": "application/json",
-                                                        "authorization": f"Bearer {bench_keys()[0]}"})
+            conn.request(
+                "POST",
+                CHAT_PATH,
+                CHAT_BODY,
+                {"content-type": "application/json", "authorization": f"Bearer {bench_keys()[0]}"},
+            )
             response = conn.getresponse()
             body = response.read()
             if response.status == 200:
@@ -324,17 +410,21 @@ class Run:
 
 
 def wrk(url: str, script: Path, connections: int, seconds: int) -> Run:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
-               "-s", str(script), url]
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script), url]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=False)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout}")
-    data = json.loads(line[len("WRKJSON "):])
+    data = json.loads(line[len("WRKJSON ") :])
     return Run(
-        requests=data["requests"], seconds=data["duration_us"] / 1e6,
-        p50=data["p50"] / 1000, p90=data["p90"] / 1000, p99=data["p99"] / 1000,
-        p999=data["p999"] / 1000, mean=data["mean"] / 1000, max=data["max"] / 1000,
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        p50=data["p50"] / 1000,
+        p90=data["p90"] / 1000,
+        p99=data["p99"] / 1000,
+        p999=data["p999"] / 1000,
+        mean=data["mean"] / 1000,
+        max=data["max"] / 1000,
         errors=data["connect"] + data["read"] + data["write"] + data["timeout"],
         non_2xx=data["status"],
     )
@@ -383,8 +473,14 @@ def _open_loop(conn: Any, url: str, body: bytes, rate: float, seconds: float) ->
             sent_in = time.perf_counter() - begin
             await asyncio.wait(tasks, timeout=10)
         latencies.sort()
-        return {"latencies": latencies, "statuses": dict(statuses), "errors": errors,
-                "sent": total, "send_seconds": sent_in, "max_send_lag_ms": lag * 1000}
+        return {
+            "latencies": latencies,
+            "statuses": dict(statuses),
+            "errors": errors,
+            "sent": total,
+            "send_seconds": sent_in,
+            "max_send_lag_ms": lag * 1000,
+        }
 
     conn.send(uvloop.run(main()))
 
@@ -408,9 +504,18 @@ def open_loop(url: str, body: bytes, rate: float, seconds: float) -> Run:
     def pct(q: float) -> float:
         return lat[min(len(lat) - 1, int(q / 100 * len(lat)))] if lat else float("nan")
 
-    return Run(requests=len(lat), seconds=data["send_seconds"], p50=pct(50), p90=pct(90),
-               p99=pct(99), p999=pct(99.9), mean=statistics.fmean(lat) if lat else float("nan"),
-               max=lat[-1] if lat else float("nan"), errors=data["sent"] - len(lat), non_2xx=non_2xx)
+    return Run(
+        requests=len(lat),
+        seconds=data["send_seconds"],
+        p50=pct(50),
+        p90=pct(90),
+        p99=pct(99),
+        p999=pct(99.9),
+        mean=statistics.fmean(lat) if lat else float("nan"),
+        max=lat[-1] if lat else float("nan"),
+        errors=data["sent"] - len(lat),
+        non_2xx=non_2xx,
+    )
 
 
 # --- the policy's CEL cost, in-process -------------------------------------------------------
@@ -436,11 +541,16 @@ def typical_chat_event(gateway: Any) -> Any:
     from atlasgate import event as ev
     from atlasgate.gateway.normalize import base_event, chat_fields
 
-    scope = {"path": CHAT_PATH, "headers": [(b"authorization", b"Bearer x")],
-             "client": ("127.0.0.1", 50000)}
+    scope = {"path": CHAT_PATH, "headers": [(b"authorization", b"Bearer x")], "client": ("127.0.0.1", 50000)}
     event = base_event(scope, None, "chat", None)
-    event.update({ev.CLIENT_KEY_ID: "bench-0", ev.CLIENT_TENANT: "bench", ev.USER_ID: "bench-0",
-                  ev.API_BODY_BYTES: len(CHAT_BODY)})
+    event.update(
+        {
+            ev.CLIENT_KEY_ID: "bench-0",
+            ev.CLIENT_TENANT: "bench",
+            ev.USER_ID: "bench-0",
+            ev.API_BODY_BYTES: len(CHAT_BODY),
+        }
+    )
     event.update(chat_fields(orjson.loads(CHAT_BODY)))
     event[ev.API_MODEL] = "sample-chat"
     for _ in range(5):
@@ -449,15 +559,15 @@ def typical_chat_event(gateway: Any) -> Any:
     return event
 
 
-def measure_policy(data_dir: Path, iterations: int, budget: float, celpy_budget: float
-                   ) -> dict[str, Any]:
+def measure_policy(data_dir: Path, iterations: int, budget: float, celpy_budget: float) -> dict[str, Any]:
     """µs per call of the shipped policy engine; each figure stops at ``budget`` seconds."""
     from atlasgate.config.load import ConfigOrigin, build_config
     from atlasgate.gateway.openai import response_fields
     from atlasgate.gateway.runtime import Gateway
 
-    config = build_config(gateway_config("http://127.0.0.1:9", data_dir, "normal"),
-                          ConfigOrigin(None, data_dir, None))
+    config = build_config(
+        gateway_config("http://127.0.0.1:9", data_dir, "normal"), ConfigOrigin(None, data_dir, None)
+    )
     gateway = Gateway(config)
     policy = gateway.snapshot.policy
     event = typical_chat_event(gateway)
@@ -477,26 +587,27 @@ def measure_policy(data_dir: Path, iterations: int, budget: float, celpy_budget:
         event.update({})  # a request's Event changes between stages: the nested view is rebuilt
         return policy.decide(event, "request", "bench")
 
-    result["decide_cached_view_us"], result["iterations"] = _per_call_us(
-        decide_cached, iterations, budget)
+    result["decide_cached_view_us"], result["iterations"] = _per_call_us(decide_cached, iterations, budget)
     result["decide_with_nested_view_us"], _ = _per_call_us(decide_fresh, iterations, budget)
-    result["nested_view_us"], _ = _per_call_us(lambda: event.update({}) or event.nested(),
-                                               iterations, budget)
+    result["nested_view_us"], _ = _per_call_us(lambda: event.update({}) or event.nested(), iterations, budget)
     nested = event.nested()
     result["per_rule_us"] = {
-        rule.id: _per_call_us(lambda rule=rule: rule.matches(nested), iterations,
-                              budget / len(request_rules))[0]
+        rule.id: _per_call_us(
+            lambda rule=rule: rule.matches(nested), iterations, budget / len(request_rules)
+        )[0]
         for rule in request_rules
     }
     event.update(response_fields(orjson.loads(CHAT_REPLY)))
     result["decide_response_phase_us"], _ = _per_call_us(
-        lambda: event.update({}) or policy.decide(event, "response", "bench"), iterations, budget)
+        lambda: event.update({}) or policy.decide(event, "response", "bench"), iterations, budget
+    )
     result["celpy"] = measure_celpy(request_rules, nested, iterations, celpy_budget)
     return result
 
 
-def measure_celpy(rules: tuple[Any, ...], nested: dict[str, Any], iterations: int,
-                  budget: float) -> dict[str, Any]:
+def measure_celpy(
+    rules: tuple[Any, ...], nested: dict[str, Any], iterations: int, budget: float
+) -> dict[str, Any]:
     """The same conditions with cel-python, for the record of why the Rust binding is used."""
     try:
         import celpy
@@ -544,10 +655,32 @@ class Plan:
 
 
 PLANS = {
-    "full": Plan(rounds=3, serial=1, load=2, warmup=1, moderate=4, variants=True, variant_serial=2,
-                 variant_load=3, cel_iterations=10_000, cel_budget=2, celpy_budget=3),
-    "quick": Plan(rounds=1, serial=1, load=2, warmup=1, moderate=2, variants=False, variant_serial=0,
-                  variant_load=0, cel_iterations=10_000, cel_budget=0.5, celpy_budget=1),
+    "full": Plan(
+        rounds=3,
+        serial=1,
+        load=2,
+        warmup=1,
+        moderate=4,
+        variants=True,
+        variant_serial=2,
+        variant_load=3,
+        cel_iterations=10_000,
+        cel_budget=2,
+        celpy_budget=3,
+    ),
+    "quick": Plan(
+        rounds=1,
+        serial=1,
+        load=2,
+        warmup=1,
+        moderate=2,
+        variants=False,
+        variant_serial=0,
+        variant_load=0,
+        cel_iterations=10_000,
+        cel_budget=0.5,
+        celpy_budget=1,
+    ),
 }
 
 
@@ -582,10 +715,19 @@ def combine(runs: list[Run]) -> Run:
     cpu = None
     if requests and all(r.cpu_us is not None for r in runs):
         cpu = sum(r.cpu_us * r.requests for r in runs) / requests  # type: ignore[operator]
-    return Run(requests=requests, seconds=sum(r.seconds for r in runs), p50=median("p50"),
-               p90=median("p90"), p99=median("p99"), p999=median("p999"), mean=median("mean"),
-               max=max(r.max for r in runs), errors=sum(r.errors for r in runs),
-               non_2xx=sum(r.non_2xx for r in runs), cpu_us=cpu)
+    return Run(
+        requests=requests,
+        seconds=sum(r.seconds for r in runs),
+        p50=median("p50"),
+        p90=median("p90"),
+        p99=median("p99"),
+        p999=median("p999"),
+        mean=median("mean"),
+        max=max(r.max for r in runs),
+        errors=sum(r.errors for r in runs),
+        non_2xx=sum(r.non_2xx for r in runs),
+        cpu_us=cpu,
+    )
 
 
 def load_run(service: Service, script: Path, seconds: int) -> Run:
@@ -599,8 +741,9 @@ def load_run(service: Service, script: Path, seconds: int) -> Run:
     return run
 
 
-def closed_runs(services: dict[str, Service], script: Path, rounds: int, serial_seconds: int,
-                load_seconds: int) -> dict[str, tuple[Run, Run]]:
+def closed_runs(
+    services: dict[str, Service], script: Path, rounds: int, serial_seconds: int, load_seconds: int
+) -> dict[str, tuple[Run, Run]]:
     """Serial and 32-connection runs, the paths taking turns so that they share the machine's
     noisy moments alike; returns (serial, load) per path."""
     serial: dict[str, list[Run]] = {name: [] for name in services}
@@ -616,19 +759,24 @@ def closed_runs(services: dict[str, Service], script: Path, rounds: int, serial_
 
 def show(workload: str, name: str, serial: Run, load: Run) -> None:
     bad = serial.non_2xx + load.non_2xx + serial.errors + load.errors
-    print(f"  {workload:8s} {name:32s} serial p50 {serial.p50:6.3f} ms p99 {serial.p99:7.3f} ms"
-          f" | {CONNECTIONS} conns {load.rps:7.0f} req/s, {load.cpu_us or 0:6.0f} CPU µs/req"
-          + (f"  [{bad} non-2xx/errors]" if bad else ""), flush=True)
+    print(
+        f"  {workload:8s} {name:32s} serial p50 {serial.p50:6.3f} ms p99 {serial.p99:7.3f} ms"
+        f" | {CONNECTIONS} conns {load.rps:7.0f} req/s, {load.cpu_us or 0:6.0f} CPU µs/req"
+        + (f"  [{bad} non-2xx/errors]" if bad else ""),
+        flush=True,
+    )
 
 
-def measure_open(results: Results, plan: Plan, rate: float, workload: str, name: str,
-                 url: str) -> None:
+def measure_open(results: Results, plan: Plan, rate: float, workload: str, name: str, url: str) -> None:
     path, body = WORKLOADS[workload]
     steady = open_loop(url + path, body, rate, plan.moderate)
     results.put(workload, name, "moderate", steady)
     bad = steady.non_2xx + steady.errors
-    print(f"  {workload:8s} {name:32s} at {rate:g} req/s: p50 {steady.p50:6.3f} ms "
-          f"p99 {steady.p99:7.3f} ms" + (f"  [{bad} non-2xx/errors]" if bad else ""), flush=True)
+    print(
+        f"  {workload:8s} {name:32s} at {rate:g} req/s: p50 {steady.p50:6.3f} ms "
+        f"p99 {steady.p99:7.3f} ms" + (f"  [{bad} non-2xx/errors]" if bad else ""),
+        flush=True,
+    )
 
 
 def decision_log_tally(db: Path) -> dict[str, Any]:
@@ -646,8 +794,12 @@ def decision_log_tally(db: Path) -> dict[str, Any]:
                 actions[record["decision"]["action"]] += 1
                 statuses[record["outcome"]["status"]] += 1
         checkpoints = conn.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0]
-    return {"entries": count, "actions": dict(actions), "statuses": dict(statuses),
-            "checkpoints": checkpoints}
+    return {
+        "entries": count,
+        "actions": dict(actions),
+        "statuses": dict(statuses),
+        "checkpoints": checkpoints,
+    }
 
 
 @contextlib.contextmanager
@@ -679,15 +831,18 @@ def run_benchmark(plan: Plan, work: Path, rate: float | None) -> dict[str, Any]:
     base = passthrough.Options()
     with contextlib.ExitStack() as stack:
         upstream = stack.enter_context(running(start_service("upstream", _serve_upstream)))
-        proxy = stack.enter_context(running(
-            start_service("passthrough", _serve_passthrough, upstream.url, base)))
+        proxy = stack.enter_context(
+            running(start_service("passthrough", _serve_passthrough, upstream.url, base))
+        )
         main_log = gateway_folder(work, "gateway")
-        gateway = start_service("gateway", _serve_gateway, upstream.url, str(main_log), "normal",
-                                "asyncio")
+        gateway = start_service("gateway", _serve_gateway, upstream.url, str(main_log), "normal", "asyncio")
         paths = {"direct": upstream, "passthrough": proxy, "gateway": gateway}
         with running(gateway):
-            print(f"{CONNECTIONS} connections; {plan.rounds} round(s) of serial {plan.serial}s and "
-                  f"load {plan.load}s per path (passthrough: {base.label()})", flush=True)
+            print(
+                f"{CONNECTIONS} connections; {plan.rounds} round(s) of serial {plan.serial}s and "
+                f"load {plan.load}s per path (passthrough: {base.label()})",
+                flush=True,
+            )
             for service in paths.values():
                 wrk(service.url, scripts["chat"], CONNECTIONS, plan.warmup)
             for workload in WORKLOADS:
@@ -698,27 +853,35 @@ def run_benchmark(plan: Plan, work: Path, rate: float | None) -> dict[str, Any]:
                     show(workload, name, serial, load)
             capacity = results.rows["chat"]["gateway"]["load"]["rps"]
             extra["moderate_rate"] = steady_rate = moderate_rate(rate, capacity)
-            print(f"open loop for {plan.moderate:g}s per path at {steady_rate:g} req/s "
-                  f"(a third of the gateway's chat capacity, at most 400/s)", flush=True)
+            print(
+                f"open loop for {plan.moderate:g}s per path at {steady_rate:g} req/s "
+                f"(a third of the gateway's chat capacity, at most 400/s)",
+                flush=True,
+            )
             for workload in WORKLOADS if plan.variants else ("chat",):
                 for name, service in paths.items():
                     measure_open(results, plan, steady_rate, workload, name, service.url)
             if plan.variants:
                 print("choices (chat), each measured taking turns with its reference:", flush=True)
-                for name, sync, loop in (("gateway sync=full", "full", "asyncio"),
-                                         ("gateway on uvloop", "normal", "uvloop")):
+                for name, sync, loop in (
+                    ("gateway sync=full", "full", "asyncio"),
+                    ("gateway on uvloop", "normal", "uvloop"),
+                ):
                     folder = gateway_folder(work, name)
-                    service = start_service(name, _serve_gateway, upstream.url, str(folder), sync,
-                                            loop)
+                    service = start_service(name, _serve_gateway, upstream.url, str(folder), sync, loop)
                     with running(service):
                         compare(extra, plan, scripts["chat"], "gateway", gateway, name, service)
                     extra["gateway_logs"][name] = decision_log_tally(folder / "decisions.db")
-                for option, value in (("loop", "asyncio"), ("http", "h11"), ("client", "httpx"),
-                                      ("json", "orjson"), ("json", "json")):
+                for option, value in (
+                    ("loop", "asyncio"),
+                    ("http", "h11"),
+                    ("client", "httpx"),
+                    ("json", "orjson"),
+                    ("json", "json"),
+                ):
                     options = passthrough.Options(**{**base.__dict__, option: value})
                     if option == "client" and not _importable(value):
-                        extra.setdefault("skipped", []).append(
-                            f"{options.label()}: {value} is not installed")
+                        extra.setdefault("skipped", []).append(f"{options.label()}: {value} is not installed")
                         continue
                     name = f"passthrough {option}={value}"
                     service = start_service(name, _serve_passthrough, upstream.url, options)
@@ -728,24 +891,27 @@ def run_benchmark(plan: Plan, work: Path, rate: float | None) -> dict[str, Any]:
     print("policy evaluation in-process …", flush=True)
     cel_dir = work / "cel"
     cel_dir.mkdir()
-    extra["policy"] = measure_policy(cel_dir, plan.cel_iterations, plan.cel_budget,
-                                     plan.celpy_budget)
+    extra["policy"] = measure_policy(cel_dir, plan.cel_iterations, plan.cel_budget, plan.celpy_budget)
     return {"results": results.rows, **extra}
 
 
-def compare(extra: dict[str, Any], plan: Plan, script: Path, reference: str, ref: Service,
-            name: str, service: Service) -> None:
+def compare(
+    extra: dict[str, Any], plan: Plan, script: Path, reference: str, ref: Service, name: str, service: Service
+) -> None:
     wrk(service.url, script, CONNECTIONS, plan.warmup)
-    runs = closed_runs({reference: ref, name: service}, script, 1, plan.variant_serial,
-                       plan.variant_load)
+    runs = closed_runs({reference: ref, name: service}, script, 1, plan.variant_serial, plan.variant_load)
     (ref_serial, ref_load), (serial, load) = runs[reference], runs[name]
     show("chat", name, serial, load)
-    extra["choices"].append({
-        "name": name, "reference": reference,
-        "serial": serial.__dict__, "load": {**load.__dict__, "rps": load.rps},
-        "reference_serial": ref_serial.__dict__,
-        "reference_load": {**ref_load.__dict__, "rps": ref_load.rps},
-    })
+    extra["choices"].append(
+        {
+            "name": name,
+            "reference": reference,
+            "serial": serial.__dict__,
+            "load": {**load.__dict__, "rps": load.rps},
+            "reference_serial": ref_serial.__dict__,
+            "reference_load": {**ref_load.__dict__, "rps": ref_load.rps},
+        }
+    )
 
 
 def _importable(module: str) -> bool:
@@ -772,13 +938,20 @@ def report(data: dict[str, Any]) -> list[str]:
     rows = data["results"]
     rate = data.get("moderate_rate", 0)
     lines = []
-    header = (f"{'workload':8s} {'path':26s} {'req/s':>8s} {'CPU µs':>7s} {'p50 ms':>7s} {'p99 ms':>7s} "
-              f"{'+p50 ms':>8s} {'+p99 ms':>8s} {'vs pass':>8s} {'@rate p50':>9s} {'@rate p99':>9s} "
-              f"{'+p99@rate':>9s} {'non2xx':>6s}")
-    lines += ["", f"req/s: {CONNECTIONS} connections; p50/p99: serial (1 connection); "
-              f"+: added over direct; vs pass: req/s ÷ passthrough req/s; CPU µs: the server "
-              f"process's CPU time per request at {CONNECTIONS} connections; "
-              f"@rate: open loop at {rate:g} req/s", header, "-" * len(header)]
+    header = (
+        f"{'workload':8s} {'path':26s} {'req/s':>8s} {'CPU µs':>7s} {'p50 ms':>7s} {'p99 ms':>7s} "
+        f"{'+p50 ms':>8s} {'+p99 ms':>8s} {'vs pass':>8s} {'@rate p50':>9s} {'@rate p99':>9s} "
+        f"{'+p99@rate':>9s} {'non2xx':>6s}"
+    )
+    lines += [
+        "",
+        f"req/s: {CONNECTIONS} connections; p50/p99: serial (1 connection); "
+        f"+: added over direct; vs pass: req/s ÷ passthrough req/s; CPU µs: the server "
+        f"process's CPU time per request at {CONNECTIONS} connections; "
+        f"@rate: open loop at {rate:g} req/s",
+        header,
+        "-" * len(header),
+    ]
     for workload, paths in rows.items():
         direct = paths.get("direct", {})
         bare = paths.get("passthrough", {})
@@ -799,70 +972,105 @@ def report(data: dict[str, Any]) -> list[str]:
                 f"{_f(serial and serial['p50']):>7s} {_f(serial and serial['p99']):>7s} "
                 f"{_f(added50):>8s} {_f(added99):>8s} {_f(ratio, 2):>8s} "
                 f"{_f(steady and steady['p50']):>9s} {_f(steady and steady['p99']):>9s} "
-                f"{_f(steady_added):>9s} {bad:>6d}")
+                f"{_f(steady_added):>9s} {bad:>6d}"
+            )
     chat = rows.get("chat", {})
     gw, direct, bare = chat.get("gateway", {}), chat.get("direct", {}), chat.get("passthrough", {})
     if gw.get("moderate") and direct.get("moderate") and bare:
         added50 = gw["serial"]["p50"] - direct["serial"]["p50"]
         added99 = gw["moderate"]["p99"] - direct["moderate"]["p99"]
         ratio = gw["load"]["rps"] / bare["load"]["rps"]
-        lines += ["", "targets (chat):",
-                  f"  added p50 (serial)            {added50:6.3f} ms  ≤ 1 ms   "
-                  f"{'met' if added50 <= 1 else 'MISSED'}",
-                  f"  added p99 at {rate:4g} req/s      {added99:6.3f} ms  ≤ 5 ms   "
-                  f"{'met' if added99 <= 5 else 'MISSED'}",
-                  f"  throughput vs passthrough     {ratio:6.2f}     ≥ 0.60   "
-                  f"{'met' if ratio >= 0.6 else 'MISSED'}"]
+        lines += [
+            "",
+            "targets (chat):",
+            f"  added p50 (serial)            {added50:6.3f} ms  ≤ 1 ms   "
+            f"{'met' if added50 <= 1 else 'MISSED'}",
+            f"  added p99 at {rate:4g} req/s      {added99:6.3f} ms  ≤ 5 ms   "
+            f"{'met' if added99 <= 5 else 'MISSED'}",
+            f"  throughput vs passthrough     {ratio:6.2f}     ≥ 0.60   "
+            f"{'met' if ratio >= 0.6 else 'MISSED'}",
+        ]
         if gw["load"].get("cpu_us") and bare["load"].get("cpu_us"):
             cpu_ratio = bare["load"]["cpu_us"] / gw["load"]["cpu_us"]
-            lines.append(f"  CPU per request vs passthrough {cpu_ratio:5.2f}"
-                         "     (the throughput ratio each would reach on a core of its own)")
+            lines.append(
+                f"  CPU per request vs passthrough {cpu_ratio:5.2f}"
+                "     (the throughput ratio each would reach on a core of its own)"
+            )
     choices = data.get("choices") or []
     if choices:
-        head = (f"{'choice (chat)':28s} {'vs':12s} {'req/s':>7s} {'ref':>7s} {'ratio':>6s} "
-                f"{'CPU µs':>7s} {'ref':>7s} {'p50 ms':>7s} {'ref':>7s}")
-        lines += ["", "choices, each taking turns with its reference (ratio = req/s ÷ reference req/s):",
-                  head, "-" * len(head)]
+        head = (
+            f"{'choice (chat)':28s} {'vs':12s} {'req/s':>7s} {'ref':>7s} {'ratio':>6s} "
+            f"{'CPU µs':>7s} {'ref':>7s} {'p50 ms':>7s} {'ref':>7s}"
+        )
+        lines += [
+            "",
+            "choices, each taking turns with its reference (ratio = req/s ÷ reference req/s):",
+            head,
+            "-" * len(head),
+        ]
         for c in choices:
             load, ref = c["load"], c["reference_load"]
             lines.append(
                 f"{c['name']:28s} {c['reference']:12s} {load['rps']:7.0f} {ref['rps']:7.0f} "
                 f"{load['rps'] / ref['rps'] if ref['rps'] else 0:6.2f} {_f(load['cpu_us'], 0):>7s} "
-                f"{_f(ref['cpu_us'], 0):>7s} {c['serial']['p50']:7.3f} {c['reference_serial']['p50']:7.3f}")
+                f"{_f(ref['cpu_us'], 0):>7s} {c['serial']['p50']:7.3f} {c['reference_serial']['p50']:7.3f}"
+            )
     for skipped in data.get("skipped", []):
         lines.append(f"skipped: {skipped}")
     for name, tally in data.get("gateway_logs", {}).items():
         lines.append(f"decision log of '{name}': {tally}")
     policy = data.get("policy")
     if policy:
-        lines += ["", f"policy (default pack, {policy['rules']['request']} request rules, "
-                  f"{policy['rules']['response']} response rules), typical chat Event, "
-                  f"up to {policy['iterations']} iterations, µs per call:",
-                  f"  decide(), nested view cached      {policy['decide_cached_view_us']:8.1f}",
-                  f"  decide(), nested view rebuilt     {policy['decide_with_nested_view_us']:8.1f}",
-                  f"  nested view alone                 {policy['nested_view_us']:8.1f}",
-                  f"  decide(), response phase          {policy['decide_response_phase_us']:8.1f}"]
+        lines += [
+            "",
+            f"policy (default pack, {policy['rules']['request']} request rules, "
+            f"{policy['rules']['response']} response rules), typical chat Event, "
+            f"up to {policy['iterations']} iterations, µs per call:",
+            f"  decide(), nested view cached      {policy['decide_cached_view_us']:8.1f}",
+            f"  decide(), nested view rebuilt     {policy['decide_with_nested_view_us']:8.1f}",
+            f"  nested view alone                 {policy['nested_view_us']:8.1f}",
+            f"  decide(), response phase          {policy['decide_response_phase_us']:8.1f}",
+        ]
         celpy = policy["celpy"]
         for rule, us in policy["per_rule_us"].items():
             other = celpy.get("per_rule_us", {}).get(rule) if celpy.get("available") else None
-            other_text = "" if other is None else (
-                f"   cel-python {other:9.1f}" if isinstance(other, float) else f"   cel-python {other}")
+            other_text = (
+                ""
+                if other is None
+                else (f"   cel-python {other:9.1f}" if isinstance(other, float) else f"   cel-python {other}")
+            )
             lines.append(f"  rule {rule:34s} {us:7.1f}{other_text}")
         if celpy.get("available"):
-            lines.append(f"  sum of request rules: common-expression-language "
-                         f"{sum(policy['per_rule_us'].values()):.1f} µs, "
-                         f"cel-python {celpy['sum_request_rules_us']:.1f} µs")
+            lines.append(
+                f"  sum of request rules: common-expression-language "
+                f"{sum(policy['per_rule_us'].values()):.1f} µs, "
+                f"cel-python {celpy['sum_request_rules_us']:.1f} µs"
+            )
     return lines
 
 
 def environment() -> dict[str, Any]:
-    packages = ("uvicorn", "httptools", "uvloop", "aiohttp", "orjson", "httpx", "h11",
-                "common-expression-language", "cel-python")
+    packages = (
+        "uvicorn",
+        "httptools",
+        "uvloop",
+        "aiohttp",
+        "orjson",
+        "httpx",
+        "h11",
+        "common-expression-language",
+        "cel-python",
+    )
     return {
-        "python": platform.python_version(), "machine": platform.machine(),
-        "cpus": os.cpu_count(), "loadavg_before": os.getloadavg(),
-        "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
-        .stdout.splitlines()[0] if shutil.which("wrk") else None,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "loadavg_before": os.getloadavg(),
+        "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout.splitlines()[
+            0
+        ]
+        if shutil.which("wrk")
+        else None,
         "packages": {name: _version(name) for name in packages},
         "git": _git("rev-parse", "--short", "HEAD"),
         "uncommitted_src_files": len((_git("status", "--porcelain", "--", "src") or "").splitlines()),
@@ -875,14 +1083,21 @@ def _git(*args: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="about 30 s: fewer and shorter runs")
-    parser.add_argument("--rate", type=float,
-                        help="open-loop rate in requests/s (default: half the gateway's chat "
-                             "capacity, at most 400)")
-    parser.add_argument("--out", type=Path, default=HERE / "results",
-                        help="folder for the JSON results (default bench/results)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="open-loop rate in requests/s (default: half the gateway's chat capacity, at most 400)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=HERE / "results",
+        help="folder for the JSON results (default bench/results)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("error: wrk is not installed (Debian/Ubuntu: apt-get install -y wrk)", file=sys.stderr)
@@ -902,11 +1117,17 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines))
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
     target = args.out / f"gateway-{stamp}.json"
-    target.write_bytes(orjson.dumps({"plan": plan.__dict__, "environment": info, **data},
-                                    option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
-    print(f"\n{info['seconds']:g} s; load average before {info['loadavg_before'][0]:.2f}, "
-          f"after {info['loadavg_after'][0]:.2f} (other work on the machine skews the numbers); "
-          f"results in {target}")
+    target.write_bytes(
+        orjson.dumps(
+            {"plan": plan.__dict__, "environment": info, **data},
+            option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS,
+        )
+    )
+    print(
+        f"\n{info['seconds']:g} s; load average before {info['loadavg_before'][0]:.2f}, "
+        f"after {info['loadavg_after'][0]:.2f} (other work on the machine skews the numbers); "
+        f"results in {target}"
+    )
     return 0
 
 
