@@ -76,7 +76,9 @@ class UpstreamPool:
 
         connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=30)
         self._session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",),
+            connector=connector,
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent",),
             timeout=aiohttp.ClientTimeout(total=10.0),
         )
         return self._aiohttp
@@ -90,15 +92,17 @@ class UpstreamPool:
             await self._session.close()
 
     async def _aiohttp(self, path: str, body: bytes) -> tuple[int, bytes, bytes]:
-        async with self._session.post(self.base_url + path, data=body,
-                                      headers={"content-type": "application/json"}) as response:
+        async with self._session.post(
+            self.base_url + path, data=body, headers={"content-type": "application/json"}
+        ) as response:
             payload = await response.read()
             kind = response.headers.get("content-type", "application/json")
             return response.status, kind.encode("latin-1"), payload
 
     async def _httpx(self, path: str, body: bytes) -> tuple[int, bytes, bytes]:
-        response = await self._session.post(self.base_url + path, content=body,
-                                            headers={"content-type": "application/json"})
+        response = await self._session.post(
+            self.base_url + path, content=body, headers={"content-type": "application/json"}
+        )
         kind = response.headers.get("content-type", "application/json")
         return response.status_code, kind.encode("latin-1"), response.content
 
@@ -143,9 +147,13 @@ class PassthroughApp:
             payload = self.recode(payload) if status == 200 else payload
         except Exception as exc:  # a baseline proxy answers 502 for any failure
             status, kind, payload = 502, b"text/plain", f"upstream failed: {exc!r}".encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", kind),
-                                (b"content-length", str(len(payload)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", kind), (b"content-length", str(len(payload)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
 
@@ -162,9 +170,15 @@ def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
 def run(sock: socket.socket, upstream: str, options: Options) -> None:
     """Serve on an already bound socket until SIGTERM/SIGINT."""
     config = uvicorn.Config(
-        PassthroughApp(upstream, options), loop=options.loop, http=options.http,
-        lifespan="on", access_log=False, log_level="warning", timeout_keep_alive=30,
-        server_header=False, date_header=False,
+        PassthroughApp(upstream, options),
+        loop=options.loop,
+        http=options.http,
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=30,
+        server_header=False,
+        date_header=False,
     )
     server = uvicorn.Server(config)
     if options.loop == "uvloop":
@@ -176,8 +190,11 @@ def run(sock: socket.socket, upstream: str, options: Options) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python bench/passthrough.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python bench/passthrough.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--upstream", required=True, help="base URL, e.g. http://127.0.0.1:9000")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
@@ -190,8 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 2
-    print(f"passthrough ({options.label()}) on http://{args.host}:{sock.getsockname()[1]} "
-          f"-> {args.upstream}", flush=True)
+    print(
+        f"passthrough ({options.label()}) on http://{args.host}:{sock.getsockname()[1]} -> {args.upstream}",
+        flush=True,
+    )
     run(sock, args.upstream, options)
     return 0
 
