@@ -131,7 +131,9 @@ def test_shipped_index_is_what_the_build_script_makes_from_the_file() -> None:
     spec.loader.exec_module(module)
     built = module.build(real_atlas_path())
     shipped = (ROOT / "src" / "atlasgate" / "atlas" / "index.json.gz").read_bytes()
-    assert built == shipped, "rebuild with: python scripts/build_atlas_index.py"
+    # Compare the content: compressed bytes may differ between zlib versions.
+    assert gzip.decompress(built) == gzip.decompress(shipped), \
+        "rebuild with: python scripts/build_atlas_index.py"
     facts = json.loads(gzip.decompress(shipped))
     assert "description" not in json.dumps(facts)  # facts only, no ATLAS prose
 
