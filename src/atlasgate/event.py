@@ -64,6 +64,7 @@ DECISION_RULE = "decision.rule"
 DECISION_REASONS = "decision.reasons"
 ATLAS_TECHNIQUES = "atlas.techniques"
 ATLAS_TACTICS = "atlas.tactics"
+ATLAS_PLAYBOOKS = "atlas.playbooks"  # incident-response playbook IDs (atlasgate playbook ID)
 
 # Fields that carry content a caller sent or a model produced. They are read by
 # detectors and policies but kept out of the decision log unless configured.

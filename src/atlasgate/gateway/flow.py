@@ -18,6 +18,7 @@ from atlasgate import event as ev
 from atlasgate.auth import Identity
 from atlasgate.errors import AtlasGateError, PolicyError
 from atlasgate.event import Event
+from atlasgate.gateway.atlas_refs import references
 from atlasgate.gateway.enforcement import IdentityAction
 from atlasgate.gateway.errors import error_body
 from atlasgate.gateway.http import (
@@ -160,8 +161,10 @@ class Exchange:
                     now + float(match.action.get("for") or 600), f"sigma:{match.rule_id}",
                     match.techniques))
         for match in matches:
+            alert = match.alert_fields()
+            alert[ev.ATLAS_PLAYBOOKS] = references(tuple(match.techniques))[1]
             await self.append({"kind": "alert", "decision_id": self.event[ev.EVENT_ID],
-                               "time": self.event[ev.TIMESTAMP], "alert": match.alert_fields()})
+                               "time": self.event[ev.TIMESTAMP], "alert": alert})
 
     def _identity_key(self) -> str:
         return f"{self.event.get(ev.CLIENT_TENANT)}\x1f{self.event.get(ev.CLIENT_KEY_ID)}"
@@ -235,6 +238,10 @@ class Exchange:
         assert decision is not None
         final = self.response_decision if self._response_wins() else decision
         assert final is not None
+        techniques = self.event.get(ev.ATLAS_TECHNIQUES)
+        if techniques:
+            tactics, playbooks = references(tuple(techniques))
+            self.event.update({ev.ATLAS_TACTICS: tactics, ev.ATLAS_PLAYBOOKS: playbooks})
         self.event.update({
             ev.DECISION_ID: decision.id,
             ev.DECISION_ACTION: final.action.name,
