@@ -171,7 +171,9 @@ class StreamScanner:
                 if start < cut < end or (end >= len(text) and start < cut):
                     cut = start
                     changed = True
-        return max(cut, 0)
+        # Never hold more than max_key_hold: a longer open value is released (clipped
+        # and redacted as far as it goes) so memory and work stay bounded.
+        return max(cut, len(text) - self.max_key_hold, 0)
 
     def _release(self, final: bool) -> tuple[str, list[Finding]]:
         pending = self._pending
@@ -191,7 +193,8 @@ class StreamScanner:
         if cut == 0:
             return "", []
         out_text = pending[:cut]
-        ready = [f for f in findings if f.span is not None and f.span[1] <= cut]
+        ready = [f if f.span[1] <= cut else _with_span(f, (f.span[0], cut))
+                 for f in findings if f.span is not None and f.span[0] < cut]
         if self.redact and ready:
             out_text = redact_text(out_text, ready, self.state, REDACTED_DETECTORS)
         if self.restore_mapping:
