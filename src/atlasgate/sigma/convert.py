@@ -87,10 +87,13 @@ def convert(ruleset: RuleSet, target: str, placeholders: dict[str, Any] | None =
             f"the {target} backend needs pySigma 1.x, kept in a separate environment: "
             f"run 'atlasgate sigma setup-converters' (creates {env})")
     request = json.dumps({"yaml": text, "target": target, "placeholders": placeholders or {}})
-    proc = subprocess.run(
-        [str(python), convert_worker.__file__], input=request, capture_output=True, text=True,
-        timeout=300, check=False,
-    )
+    try:
+        proc = subprocess.run(
+            [str(python), convert_worker.__file__], input=request, capture_output=True,
+            text=True, timeout=300, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ConversionError(f"{target} converter did not run: {e}") from None
     try:
         reply = json.loads(proc.stdout)
     except json.JSONDecodeError:
