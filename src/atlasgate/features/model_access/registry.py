@@ -101,8 +101,10 @@ class RegisteredModel:
 
     def out_of_distribution(self, rows: np.ndarray, encoded: np.ndarray) -> np.ndarray:
         novel = self.profile.novelty_model.score(encoded) > self.profile.novelty_threshold
-        if self.lows is not None and self.highs is not None:
-            novel |= np.any((rows < self.lows) | (rows > self.highs), axis=1)
+        if self.lows is not None and self.highs is not None and self.scales is not None:
+            # one distance unit of slack: a feature that is constant in training is not
+            # "out of range" because an honest caller's value carries a little noise
+            novel |= np.any((rows < self.lows - self.scales) | (rows > self.highs + self.scales), axis=1)
         return novel
 
     def nearest_region(self, encoded: np.ndarray) -> np.ndarray:
