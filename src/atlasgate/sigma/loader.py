@@ -7,6 +7,7 @@ across all files.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,6 @@ from atlasgate.sigma.matchers import UnsupportedValue
 from atlasgate.sigma.problems import RuleProblem
 from atlasgate.sigma.rules import CompiledCorrelation, CompiledRule
 from atlasgate.sigma.source import RuleDocument, parse_documents, rule_files
-from atlasgate.sigma.tags import map_tags
 
 _OPERATORS = {
     ">": CompareOperators.GT, ">=": CompareOperators.GTE, "<": CompareOperators.LT,
@@ -454,62 +454,54 @@ class Loader:
             output=rule._output,
         )
         if not correlation.techniques:
-            inherited = map_tags([])
-            for target in referenced:
-                for t in target.techniques:
-                    inherited._add(inherited.techniques, t)
-                for t in target.tactics:
-                    inherited._add(inherited.tactics, t)
-            correlation.techniques = tuple(inherited.techniques)
-            correlation.tactics = tuple(inherited.tactics)
+            correlation.techniques = tuple(dict.fromkeys(
+                t for target in referenced for t in target.techniques))
+            correlation.tactics = tuple(dict.fromkeys(
+                t for target in referenced for t in target.tactics))
         for target in referenced:
             target.correlations.append(correlation)
         return correlation
 
 
-def _has_placeholders(rule: SigmaRule) -> bool:
+def _detection_items(rule: SigmaRule) -> Iterator[SigmaDetectionItem]:
     for detection in rule.detection.detections.values():
         stack: list[Any] = [detection]
         while stack:
             node = stack.pop()
             if isinstance(node, SigmaDetection):
                 stack.extend(node.detection_items)
-                continue
-            for value in node.value:
-                values = value.values if isinstance(value, SigmaExpansion) else [value]
-                for v in values:
-                    s = v.regexp if isinstance(v, SigmaRegularExpression) else v
-                    if isinstance(s, SigmaString) and any(
-                        isinstance(p, Placeholder) for p in s.s
-                    ):
-                        return True
+            else:
+                yield node
+
+
+def _has_placeholders(rule: SigmaRule) -> bool:
+    for item in _detection_items(rule):
+        for value in item.value:
+            values = value.values if isinstance(value, SigmaExpansion) else [value]
+            for v in values:
+                s = v.regexp if isinstance(v, SigmaRegularExpression) else v
+                if isinstance(s, SigmaString) and any(isinstance(p, Placeholder) for p in s.s):
+                    return True
     return False
 
 
 def apply_legacy_comparisons(rule: SigmaRule) -> None:
     """Turn unmodified ``'>50'``-style strings into numeric comparisons, in place."""
-    for detection in rule.detection.detections.values():
-        stack: list[Any] = [detection]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, SigmaDetection):
-                stack.extend(node.detection_items)
+    for node in _detection_items(rule):
+        if node.modifiers or node.field is None:
+            continue
+        changed = False
+        values = []
+        for value in node.value:
+            parsed = None
+            if isinstance(value, SigmaString) and not value.contains_special():
+                parsed = parse_comparison(value.original)
+            if parsed is None:
+                values.append(value)
                 continue
-            if node.modifiers or node.field is None:
-                continue
-            changed = False
-            values = []
-            for value in node.value:
-                parsed = None
-                if isinstance(value, SigmaString) and not value.contains_special():
-                    parsed = parse_comparison(value.original)
-                if parsed is None:
-                    values.append(value)
-                    continue
-                op, number = parsed
-                values.append(SigmaCompareExpression(SigmaNumber(number), _OPERATORS[op]))
-                changed = True
-            if changed:
-                node.value = values
-                node.disable_conversion_to_plain()
-
+            op, number = parsed
+            values.append(SigmaCompareExpression(SigmaNumber(number), _OPERATORS[op]))
+            changed = True
+        if changed:
+            node.value = values
+            node.disable_conversion_to_plain()
