@@ -4,6 +4,9 @@ Every batch is one transaction that locks the single tree-head row (``SELECT …
 UPDATE``), builds the batch on the head it finds, inserts the entries with ``COPY`` and
 moves the head forward. Replicas therefore take turns: sequence numbers stay unique and
 contiguous, and the hash chain and Merkle tree stay one, whichever replica wrote last.
+When a replica wrote the last batch itself it first tries one statement that inserts the
+batch only if the head has not moved since (its row lock serialises it the same way),
+and falls back to the locked path when another replica got there first.
 
 Entries, checkpoints and the signer record are append-only by trigger (UPDATE, DELETE
 and TRUNCATE are refused) and the tree head can only move forward. Like the SQLite
@@ -152,6 +155,15 @@ class PostgresLogStore:
         self._copy_entries = (
             f"COPY {p}entries (seq, decision_id, leaf_hash, entry) FROM STDIN (FORMAT BINARY)"
         )
+        self._append_if_unmoved_sql = f"""
+            WITH head AS (
+                UPDATE {p}tree_head SET size = %(size)s, last_leaf = %(last)s, nodes = %(nodes)s
+                WHERE id = 1 AND size = %(old_size)s AND last_leaf = %(old_last)s
+                RETURNING 1)
+            INSERT INTO {p}entries (seq, decision_id, leaf_hash, entry)
+            SELECT * FROM unnest(%(seqs)s::bigint[], %(ids)s::text[],
+                                 %(leaves)s::bytea[], %(entries)s::bytea[])
+            WHERE EXISTS (SELECT 1 FROM head)"""
         conn = self._connect()
         try:
             if readonly:
@@ -266,7 +278,13 @@ class PostgresLogStore:
 
     def append_on_head(self, build: BatchBuilder) -> None:
         conn = self._connect()
+        known = self._known_head
         try:
+            if known is not None:
+                rows, state = build(known)
+                if rows and self._append_if_unmoved(conn, known, rows, state):
+                    self._known_head = state
+                    return
             with conn.transaction(), conn.cursor() as cursor:
                 cursor.execute(f"SELECT size, last_leaf, nodes FROM {self._head} WHERE id = 1 FOR UPDATE")
                 head = self._checked_head(cursor, cursor.fetchone())
@@ -287,6 +305,35 @@ class PostgresLogStore:
             self._known_head = None
             raise
         self._known_head = state
+
+    def _append_if_unmoved(
+        self,
+        conn: psycopg.Connection[Any],
+        known: TreeState,
+        rows: Sequence[tuple[int, str, bytes, bytes]],
+        state: TreeState,
+    ) -> bool:
+        """One statement, one round trip: the batch goes in only if the head is still ``known``.
+
+        When this process wrote last, which is the common case, that is the whole append.
+        Otherwise nothing is written and the caller takes the lock and rebuilds the batch.
+        """
+        seqs, ids, leaves, data = zip(*rows, strict=True)
+        cursor = conn.execute(
+            self._append_if_unmoved_sql,
+            {
+                "size": state.size,
+                "last": state.last_leaf,
+                "nodes": b"".join(state.nodes),
+                "old_size": known.size,
+                "old_last": known.last_leaf,
+                "seqs": list(seqs),
+                "ids": list(ids),
+                "leaves": list(leaves),
+                "entries": list(data),
+            },
+        )
+        return cursor.rowcount == len(rows)
 
     def _checked_head(self, cursor: psycopg.Cursor[Any], row: tuple[Any, ...] | None) -> TreeState:
         """The locked head, checked against the entries when another writer moved it."""
