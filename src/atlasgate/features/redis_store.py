@@ -1,7 +1,8 @@
 """Sliding-window counters in Redis, so several gateway replicas see one count per caller.
 
 Each key is a sorted set of hit times. One Lua script records a hit, drops hits
-older than the longest window, and returns the count and the oldest hit of every
+older than the longest window (a hit exactly one window old still counts, as in the
+memory store), and returns the count and the oldest hit of every
 window in a single round trip, atomically. Keys expire after the longest window of
 inactivity, and a key holds at most ``max_hits`` entries (beyond that the oldest
 are dropped and counts saturate), which bounds Redis memory whatever the traffic.
@@ -28,7 +29,7 @@ end
 redis.call('PEXPIRE', key, math.ceil(longest * 1000) + 1000)
 local out = {}
 for i = 5, #ARGV do
-  local low = '(' .. (now - tonumber(ARGV[i]))
+  local low = now - tonumber(ARGV[i])
   out[#out + 1] = redis.call('ZCOUNT', key, low, '+inf')
   local first = redis.call('ZRANGEBYSCORE', key, low, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   out[#out + 1] = first[2] or ARGV[1]

@@ -44,6 +44,7 @@ MAX_PENDING = 256
 MAX_RECORDS = 4096
 ONLINE_SAMPLES = 512
 _NO_STOP = np.empty(0, dtype=np.int64)
+MAX_VALUE = 1e15  # inputs beyond this are clipped so that distances stay finite in float32
 
 
 class _ModelView:
@@ -176,9 +177,11 @@ class ModelAccessMonitor:
                       out: dict[str, Any], event_id: Any) -> int:
         settings = self.settings
         model = view.model
-        rows = rows[: settings.max_instances]
-        encoded = model.encode(rows) if model is not None else rows
-        space = model.metric(rows, encoded) if model is not None else rows
+        rows = np.clip(rows[: settings.max_instances], -MAX_VALUE, MAX_VALUE)
+        with np.errstate(all="ignore"):
+            encoded = model.encode(rows) if model is not None else rows
+            space = np.clip(model.metric(rows, encoded) if model is not None else rows,
+                            -MAX_VALUE, MAX_VALUE)
         ood = model.out_of_distribution(rows, encoded) if model is not None else None
         regions = model.nearest_region(encoded).tolist() if model is not None else None
         prints = None
