@@ -6,7 +6,8 @@ moves the head forward. Replicas therefore take turns: sequence numbers stay uni
 contiguous, and the hash chain and Merkle tree stay one, whichever replica wrote last.
 When a replica wrote the last batch itself it first tries one statement that inserts the
 batch only if the head has not moved since (its row lock serialises it the same way),
-and falls back to the locked path when another replica got there first.
+and falls back to the locked path when another replica got there first; while replicas
+keep interleaving it goes straight to the locked path.
 
 Entries, checkpoints and the signer record are append-only by trigger (UPDATE, DELETE
 and TRUNCATE are refused) and the tree head can only move forward. Like the SQLite
@@ -147,6 +148,7 @@ class PostgresLogStore:
         self.location = f"{describe_dsn(dsn)} (tables {table_prefix}*)"
         self._conn: psycopg.Connection[Any] | None = None
         self._known_head: TreeState | None = None
+        self._contended = False
         p = table_prefix
         self._entries = f"{p}entries"
         self._checkpoints = f"{p}checkpoints"
@@ -280,7 +282,7 @@ class PostgresLogStore:
         conn = self._connect()
         known = self._known_head
         try:
-            if known is not None:
+            if known is not None and not self._contended:
                 rows, state = build(known)
                 if rows and self._append_if_unmoved(conn, known, rows, state):
                     self._known_head = state
@@ -288,6 +290,7 @@ class PostgresLogStore:
             with conn.transaction(), conn.cursor() as cursor:
                 cursor.execute(f"SELECT size, last_leaf, nodes FROM {self._head} WHERE id = 1 FOR UPDATE")
                 head = self._checked_head(cursor, cursor.fetchone())
+                self._contended = known is not None and head != known
                 rows, state = build(head)
                 if rows:
                     with cursor.copy(self._copy_entries) as copy:
