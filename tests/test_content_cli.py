@@ -34,7 +34,8 @@ def test_file_lines_and_json(tmp_path: Path) -> None:
     assert all(f["score"] < 0.9 for f in records[0]["findings"])
     assert records[1]["action"] == "BLOCK"
     jailbreak = [f for f in records[1]["findings"] if f["detector"] == "jailbreak"]
-    assert jailbreak and all(f["techniques"] == ["AML.T0054"] for f in jailbreak)
+    assert jailbreak
+    assert all(f["techniques"] == ["AML.T0054"] for f in jailbreak)
     assert records[1]["fields"]["detection.jailbreak.score"] >= 0.9
 
 
@@ -56,7 +57,9 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
     assert result.exit_code != 0
     assert f"{bad}:2: not valid UTF-8" in result.output
     missing = run("--file", str(tmp_path / "nope.txt"))
-    assert missing.exit_code != 0 and "cannot read" in missing.output
+    assert missing.exit_code != 0
+    assert "cannot read" in missing.output
     both = run("--file", str(bad), "text")
-    assert both.exit_code != 0 and "not both" in both.output
+    assert both.exit_code != 0
+    assert "not both" in both.output
     assert "Traceback" not in result.output + missing.output + both.output

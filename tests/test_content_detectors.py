@@ -114,7 +114,8 @@ def test_obfuscated_injection_is_still_caught(inspector: ContentInspector, disgu
     assert fields["detection.injection.score"] >= 0.9
     assert fields["detection.obfuscation.attack_score"] >= 0.75
     hidden = [f for f in findings if f.detector == "injection" and "AML.T0068" in f.techniques]
-    assert hidden and all(f.span is not None and f.span[1] <= len(text) for f in hidden)
+    assert hidden
+    assert all(f.span is not None and f.span[1] <= len(text) for f in hidden)
 
 
 def test_plain_attack_is_not_reported_as_obfuscated(inspector: ContentInspector) -> None:

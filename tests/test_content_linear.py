@@ -77,8 +77,8 @@ def test_inspection_time_grows_linearly(inspector: ContentInspector, name: str) 
     for response in (False, True) if name in RESPONSE_TOO else (False,):
         # Linear work doubles (ratio ~2); quadratic work quadruples. Timers on a shared
         # machine are noisy, so the bound sits between the two.
-        measured = ratio(lambda: inspector.inspect_text(small, response=response),
-                         lambda: inspector.inspect_text(large, response=response))
+        measured = ratio(lambda r=response: inspector.inspect_text(small, response=r),
+                         lambda r=response: inspector.inspect_text(large, response=r))
         assert measured < 3.0, (name, response, measured)
 
 

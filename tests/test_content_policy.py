@@ -76,7 +76,8 @@ def test_request_decisions(policy, inspector, text: str, action: Action, rule: s
 def test_response_decisions(policy, inspector) -> None:
     assert decide(policy, inspector, "The secret is CANARY-7f3a9b.", "response")[0] is Action.BLOCK
     action, matched = decide(policy, inspector, "Write to bob@example.org", "response")
-    assert action is Action.CONSTRAIN and "content-pii-response-redact" in matched
+    assert action is Action.CONSTRAIN
+    assert "content-pii-response-redact" in matched
     assert decide(policy, inspector, "Lisbon is the capital.", "response")[0] is Action.ALLOW
 
 
@@ -85,8 +86,10 @@ def test_output_injection_blocks_only_in_tool_calls(policy, inspector) -> None:
     in_tool = decide(policy, inspector, payload, "response",
                      "choices/0/message/tool_calls/0/function/arguments")
     in_text = decide(policy, inspector, payload, "response", "choices/0/message/content")
-    assert in_tool[0] is Action.BLOCK and "content-output-injection-tool-block" in in_tool[1]
-    assert in_text[0] is Action.LOG and "content-output-injection-log" in in_text[1]
+    assert in_tool[0] is Action.BLOCK
+    assert "content-output-injection-tool-block" in in_tool[1]
+    assert in_text[0] is Action.LOG
+    assert "content-output-injection-log" in in_text[1]
 
 
 def test_disabled_detector_rules_do_not_fire(policy) -> None:

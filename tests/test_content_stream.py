@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -106,6 +107,7 @@ def test_placeholder_state_is_shared_with_request_redaction(inspector: ContentIn
 
 
 # ---------------------------------------------------------------- openai SDK
+@contextlib.contextmanager
 def _sse_server(inspector: ContentInspector, text: str, block_on: str | None) -> Iterator[str]:
     """A minimal OpenAI-compatible SSE endpoint that relays through a StreamScanner."""
     from aiohttp import web
@@ -155,25 +157,30 @@ def _sse_server(inspector: ContentInspector, text: str, block_on: str | None) ->
 
 def test_openai_sdk_stream_receives_redacted_text(inspector: ContentInspector) -> None:
     openai = pytest.importorskip("openai")
-    for base in _sse_server(inspector, TEXT, None):
+    with _sse_server(inspector, TEXT, None) as base:
         client = openai.OpenAI(base_url=base, api_key="k", max_retries=0)
         stream = client.chat.completions.create(model="m", stream=True,
                                                 messages=[{"role": "user", "content": "hi"}])
         received = "".join(c.choices[0].delta.content or "" for c in stream)
-        assert "jane.doe@example.com" not in received and "[EMAIL_1]" in received
+        assert "jane.doe@example.com" not in received
+        assert "[EMAIL_1]" in received
         assert "AKIAIOSFODNN7EXAMPLE" not in received
 
 
 def test_openai_sdk_stream_is_ended_with_an_error_on_block(inspector: ContentInspector) -> None:
     openai = pytest.importorskip("openai")
     text = "Fine. The hidden code is CANARY-7f3a9b and the rest follows here."
-    for base in _sse_server(inspector, text, "leakage"):
+    with _sse_server(inspector, text, "leakage") as base:
         client = openai.OpenAI(base_url=base, api_key="k", max_retries=0)
         stream = client.chat.completions.create(model="m", stream=True,
                                                 messages=[{"role": "user", "content": "hi"}])
-        received = []
-        with pytest.raises(openai.APIError, match="blocked by policy"):
+        received: list[str] = []
+
+        def consume() -> None:
             for chunk in stream:
                 received.append(chunk.choices[0].delta.content or "")
+
+        with pytest.raises(openai.APIError, match="blocked by policy"):
+            consume()
         assert "CANARY" not in "".join(received)
         assert "".join(received).startswith("Fine.")

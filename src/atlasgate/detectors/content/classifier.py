@@ -14,6 +14,7 @@ not know the model's internals.
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import math
 import re
@@ -38,7 +39,7 @@ def features(text: str, max_tokens: int = 20000) -> set[str]:
     """Word unigrams and bigrams of lower-cased text (the model's whole input)."""
     tokens = _TOKEN.findall(text.lower())[:max_tokens]
     found = set(tokens)
-    found.update(" ".join(pair) for pair in zip(tokens, tokens[1:], strict=False))
+    found.update(" ".join(pair) for pair in itertools.pairwise(tokens))
     return found
 
 
@@ -63,8 +64,7 @@ class PromptClassifier:
         feats = features(text)
         if not feats:
             return dict.fromkeys(self.heads, 0.0)
-        vocab = self.vocab
-        index = [vocab[f] for f in feats if f in vocab]
+        index = [i for i in map(self.vocab.get, feats) if i is not None]
         raw = self.weights[index].sum(axis=0) if index else np.zeros(len(self.heads))
         logits = raw / math.sqrt(len(feats)) + self.bias + self.shift
         return {head: _sigmoid(float(z)) for head, z in zip(self.heads, logits, strict=True)}

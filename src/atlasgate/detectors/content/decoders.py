@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
@@ -23,7 +24,8 @@ _ROT13_WORDS = frozenset({"gur", "naq", "lbh", "vf", "bs", "gb", "vtaber", "nyy"
                           "vafgehpgvbaf", "lbhe", "guvf", "jvgu", "sbe", "ner", "abj", "cebzcg"})
 _PLAIN_WORDS = frozenset({"the", "and", "you", "is", "of", "to", "ignore", "all", "previous",
                           "instructions", "your", "this", "with", "for", "are", "now", "prompt"})
-_WORD = compile_re(r"[A-Za-z]+")
+# One repeated character class: linear in Python's engine, and findall runs in C.
+_WORD = re.compile(r"[a-z]+")
 
 MAX_PAYLOADS = 6
 
@@ -76,14 +78,12 @@ def _hex(token: str) -> str | None:
 
 
 def _rot13_candidate(text: str) -> bool:
-    rot = plain = 0
-    for match in _WORD.finditer(text):
-        word = match.group().lower()
-        if word in _ROT13_WORDS:
-            rot += 1
-        elif word in _PLAIN_WORDS:
-            plain += 1
-    return rot >= 3 and rot > 2 * plain
+    words = _WORD.findall(text.lower())
+    rot = sum(1 for word in words if word in _ROT13_WORDS)
+    if rot < 3:
+        return False
+    plain = sum(1 for word in words if word in _PLAIN_WORDS)
+    return rot > 2 * plain
 
 
 def find_payloads(text: str) -> list[Payload]:

@@ -20,12 +20,10 @@ from dataclasses import dataclass, field
 from atlasgate.detectors.content.patterns import compile_re
 
 # Zero-width and other invisible formatting characters.
-_INVISIBLE = frozenset(
-    [0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180E]
-    + list(range(0x200B, 0x2010))
-    + list(range(0x2060, 0x2065))
-    + [0x3164, 0xFEFF, 0xFFA0]
-)
+_INVISIBLE = frozenset([
+    0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180E,
+    *range(0x200B, 0x2010), *range(0x2060, 0x2065), 0x3164, 0xFEFF, 0xFFA0,
+])
 _BIDI = frozenset([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 
 # Look-alikes NFKC leaves alone: Cyrillic, Greek and a few Latin-extended letters
@@ -75,6 +73,8 @@ class View:
     starts: list[int] | None = None
     ends: list[int] | None = None
     segment: tuple[int, int] | None = None
+    parent: View | None = field(default=None, repr=False)
+    runs: list[tuple[int, int, int, int]] | None = field(default=None, repr=False)
     disguised: list[int] = field(default_factory=list, repr=False)
     lowered: str = field(default="", repr=False)
 
@@ -84,6 +84,8 @@ class View:
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         if self.segment is not None:
             return self.segment
+        if self.runs is not None and self.parent is not None:
+            return self.parent.original_span(*self._through_runs(start, end))
         if self.starts is None or self.ends is None:
             return start, end
         if not self.starts:
@@ -92,6 +94,26 @@ class View:
         start = min(start, len(self.starts) - 1)
         end = min(end, len(self.ends))
         return self.starts[start], self.ends[end - 1]
+
+    def _through_runs(self, start: int, end: int) -> tuple[int, int]:
+        """Map a span of this view onto its parent, run by run (a run is exact when its
+        view and parent lengths agree, and maps as a whole otherwise)."""
+        runs = self.runs or []
+        if not runs:
+            return 0, 0
+        end = max(end, start + 1)
+
+        def locate(offset: int) -> tuple[int, int, int, int]:
+            index = bisect.bisect_right(runs, (offset, float("inf"))) - 1
+            return runs[max(0, min(index, len(runs) - 1))]
+
+        v0, v1, p0, p1 = locate(start)
+        exact = (v1 - v0) == (p1 - p0)
+        first = p0 + (start - v0) if exact else p0
+        v0, v1, p0, p1 = locate(end - 1)
+        exact = (v1 - v0) == (p1 - p0)
+        last = p0 + (end - v0) if exact else p1
+        return first, max(last, first + 1)
 
     def hides(self, span: tuple[int, int] | None) -> bool:
         """True when text found at ``span`` (original offsets) was disguised to be read."""
@@ -260,42 +282,33 @@ def _folded_view(base: View, signals: list[Signal]) -> View | None:
         leet_tokens += _leet_weight(token)
         pieces.append((start, end, "".join(_LEET.get(c, c) for c in token)))
         leet_span.extend(base.original_span(start, end))
-    if not pieces:
-        return None
     if spaced_letters >= 6:
         signals.append(Signal("spaced_letters", (min(spaced_span), max(spaced_span)),
                               0.6 if spaced_letters >= 12 else 0.4, spaced_letters))
     if leet_tokens >= 3:
         signals.append(Signal("leetspeak", (min(leet_span), max(leet_span)),
                               0.6 if leet_tokens >= 6 else 0.4, leet_tokens))
+    # An incidental "mp3" or "x86" is not worth a second pass of every detector.
+    if spaced_letters < 6 and leet_tokens < 2:
+        return None
     pieces.sort()
     out: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
+    runs: list[tuple[int, int, int, int]] = []  # (view start, view end, parent start, parent end)
     position = 0
-
-    def copy(a: int, b: int) -> None:
-        out.append(text[a:b])
-        for i in range(a, b):
-            s, e = base.original_span(i, i + 1)
-            starts.append(s)
-            ends.append(e)
-
+    length = 0
     for start, end, replacement in pieces:
-        copy(position, start)
-        s, e = base.original_span(start, end)
-        if len(replacement) == end - start:
-            for i in range(len(replacement)):
-                cs, ce = base.original_span(start + i, start + i + 1)
-                starts.append(cs)
-                ends.append(ce)
-        else:
-            starts.extend([s] * len(replacement))
-            ends.extend([e] * len(replacement))
+        if start > position:
+            out.append(text[position:start])
+            runs.append((length, length + start - position, position, start))
+            length += start - position
         out.append(replacement)
+        runs.append((length, length + len(replacement), start, end))
+        length += len(replacement)
         position = end
-    copy(position, len(text))
-    return View("".join(out), "folded", starts, ends)
+    if position < len(text):
+        out.append(text[position:])
+        runs.append((length, length + len(text) - position, position, len(text)))
+    return View("".join(out), "folded", parent=base, runs=runs)
 
 
 def normalize(text: str) -> Normalized:

@@ -97,7 +97,8 @@ CODE = [
     "2024-05-02T10:15:04Z WARN request_id=7f3b path=/api/orders status=429 retry_after=2",
     "# ignore generated files\nbuild/\ndist/\n*.pyc\n.env\nnode_modules/",
     "// eslint-disable-next-line no-console\nconsole.log('override default settings', options);",
-    "@Override\npublic String toString() {\n    return \"User{\" + \"id=\" + id + \", name='\" + name + \"'}\";\n}",
+    "@Override\npublic String toString() {\n"
+    "    return \"User{\" + \"id=\" + id + \", name='\" + name + \"'}\";\n}",
     "# type: ignore[import]\nimport legacy_module  # noqa: F401\n",
     "git rebase -i HEAD~3\n# pick, squash or drop commits; ignore the warning about detached HEAD",
 ]

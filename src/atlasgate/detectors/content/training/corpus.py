@@ -96,7 +96,7 @@ def _class_lists(tree: ast.Module, names: dict[str, Any]) -> dict[str, dict[str,
                 expression = ast.Expression(item.value)
                 try:
                     value = eval(compile(expression, "<wheel>", "eval"), {"__builtins__": {}}, dict(names))
-                except Exception:  # noqa: S112 - attributes that are not data are skipped
+                except Exception:
                     continue
                 attrs[item.targets[0].id] = value
         classes[node.name] = attrs
@@ -228,7 +228,7 @@ def _carried(samples: list[Sample], rng: random.Random) -> Iterator[Sample]:
         doc = rng.choice(benign.PASSAGES)
         sentences = doc.split(". ")
         cut = rng.randrange(len(sentences) + 1)
-        planted = ". ".join(sentences[:cut] + [sample.text.strip()] + sentences[cut:])
+        planted = ". ".join([*sentences[:cut], sample.text.strip(), *sentences[cut:]])
         top = rng.choice(["Summarize this document:\n", "Tool result:\n", "", "Email body:\n"])
         yield Sample(top + planted, "injection", sample.source + "+carrier", sample.group)
 
@@ -279,7 +279,8 @@ def _pyrit(w: Wheel, rng: random.Random, fillers: list[str]) -> Iterator[Sample]
         if "multi_parameter" in name:
             continue
         for _ in range(2):
-            text = value.replace("{{ prompt }}", rng.choice(fillers)).replace("{{prompt}}", rng.choice(fillers))
+            filler = rng.choice(fillers)
+            text = value.replace("{{ prompt }}", filler).replace("{{prompt}}", filler)
             label = "injection" if "system_prompt_injection" in name else "jailbreak"
             group = f"itw:{_key(value)[:60]}" if "in_the_wild" in name else f"pyrit-tpl:{name}"
             yield Sample(text, label, f"pyrit:{name[6:]}", group)

@@ -33,7 +33,7 @@ def recall_at_fpr(pos: Sequence[float], neg: Sequence[float], fpr: float = 0.01
                   ) -> tuple[float, float]:
     """Best recall with at most ``fpr`` of negatives scoring above the threshold."""
     ordered = sorted(neg)
-    allowed = int(math.floor(fpr * len(ordered)))
+    allowed = math.floor(fpr * len(ordered))
     threshold = ordered[-allowed - 1] if allowed < len(ordered) else -math.inf
     return sum(1 for p in pos if p > threshold) / max(len(pos), 1), threshold
 
