@@ -134,7 +134,30 @@ SHORT = [
     "What were the instructions in the assignment I pasted?", "List the rules of chess.",
 ]
 
+COUNTRIES = ["Portugal", "Kenya", "Japan", "Canada", "Chile", "Norway", "India", "Egypt",
+             "Mexico", "Vietnam", "Poland", "Ghana", "Peru", "Finland", "Morocco", "Nepal"]
+BOOKS = ["Middlemarch", "Dune", "Beloved", "Don Quixote", "The Trial", "Things Fall Apart",
+         "One Hundred Years of Solitude", "Pride and Prejudice", "The Left Hand of Darkness"]
+UNITS = [("feet", "mile"), ("grams", "kilogram"), ("seconds", "day"), ("cups", "gallon"),
+         ("bytes", "megabyte"), ("minutes", "week"), ("centimetres", "metre")]
+
 TEMPLATES: dict[str, list[str]] = {
+    "questions": [
+        "What is the capital of {country}?",
+        "What is the population of {country}?",
+        "Who wrote {book}?",
+        "What is {book} about?",
+        "How many {small} are in a {big}?",
+        "What is {topic}?",
+        "What are the main ideas of {topic}?",
+        "What is your opinion on {topic}?",
+        "What language do they speak in {country}?",
+        "What are the best months to visit {city}?",
+        "What was the first thing people used {tool} for?",
+        "Tell me about {topic}.",
+        "Which is bigger, {country} or {country2}?",
+        "What time zone is {city} in?",
+    ],
     "coding": [
         "How do I {task} in {lang}?",
         "Write a {lang} function to {task}. Add comments please.",
@@ -295,7 +318,10 @@ def _fill(template: str, rng: random.Random) -> str:
         "code": rng.choice(CODE), "foreign": foreign, "lang_name": lang_name,
         "transcript": _transcript(rng),
         "short": rng.choice(SHORT_INPUTS),
+        "country": rng.choice(COUNTRIES), "country2": rng.choice(COUNTRIES),
+        "book": rng.choice(BOOKS),
     }
+    values["small"], values["big"] = rng.choice(UNITS)
     values["persona"] = rng.choice(PERSONAS).format(**values)
     values["tool_result"] = rng.choice(TOOL_RESULTS).replace("{city}", values["city"]).replace(
         "{lang}", values["lang"]).replace("{topic}", values["topic"])
