@@ -6,11 +6,13 @@ failed write leaves no gap: the next batch reuses the same sequence numbers.
 
 On a ``SharedLogStore`` the batch is built inside the store's transaction on the tree
 head it has locked. When another replica appended since this one last wrote, the head
-is ahead of the in-memory tree and the batch continues from the head instead.
+is ahead of the in-memory tree: the writer reads the leaf hashes appended since, extends
+its own tree with them and continues from there.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -23,6 +25,8 @@ from atlasgate.audit.merkle import HASH_SIZE, CompactRange, leaf_hash
 from atlasgate.audit.store import EntryRow, LogStore, SharedLogStore, TreeState
 
 GENESIS_LEAF = bytes(HASH_SIZE)
+
+logger = logging.getLogger("atlasgate.audit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +102,9 @@ class TreeWriter:
         built: list[tuple[CompactRange, bytes, list[AppendReceipt]]] = []
 
         def build(head: TreeState) -> tuple[list[EntryRow], TreeState]:
-            if head.size == self.tree.size and head.last_leaf == self.last_leaf:
-                tree = self.tree.copy()
-            else:
-                tree = CompactRange(head.size, head.nodes)
-            rows, receipts = _assemble(tree, head.last_leaf, batch)
-            last = _last_leaf(rows, head.last_leaf)
+            tree, prev = self._catch_up(head)
+            rows, receipts = _assemble(tree, prev, batch)
+            last = _last_leaf(rows, prev)
             built[:] = [(tree, last, receipts)]
             return rows, TreeState(tree.size, last, tree.nodes)
 
@@ -111,6 +112,32 @@ class TreeWriter:
         store.append_on_head(build)
         self.tree, self.last_leaf, receipts = built[0]
         return receipts
+
+    def _catch_up(self, head: TreeState) -> tuple[CompactRange, bytes]:
+        """This writer's tree extended to the shared head, from the stored leaf hashes.
+
+        The head says where the log ends; the tree itself is recomputed from the leaves
+        other replicas appended, so what this writer signs never rests on the head's copy.
+        """
+        tree = self.tree.copy()
+        if head.size == tree.size and head.last_leaf == self.last_leaf:
+            return tree, self.last_leaf
+        if head.size < tree.size:
+            raise AuditError(
+                f"the shared log ends at {head.size} entries, but this writer has written "
+                f"{tree.size}; it was rolled back or altered: run `atlasgate audit verify`"
+            )
+        leaves = self.store.leaf_hashes(tree.size, head.size)
+        for leaf in leaves:
+            tree.append(leaf)
+        last = leaves[-1] if leaves else self.last_leaf
+        if last != head.last_leaf or tree.nodes != head.nodes:
+            logger.warning(
+                "the shared tree head at size %d disagrees with the stored entries; "
+                "continuing from the entries",
+                head.size,
+            )
+        return tree, last
 
     def checkpoint(self) -> SignedCheckpoint:
         """Sign the current tree, unless the latest checkpoint already covers it."""
