@@ -211,3 +211,16 @@ def test_state_is_bounded_per_caller_and_in_callers(iris_registry: Path) -> None
     assert sizes == {(16, 4)}
     again = feed(monitor, [[5.0, 3.0, 1.5, 0.2]], key="a")[-1]
     assert again[f.QUERIES] == 1  # "a" was evicted and starts afresh
+
+
+def test_normality_test_matches_scipy_shapiro() -> None:
+    from scipy import stats
+
+    from atlasgate.features.model_access.monitor import _shapiro
+
+    values = np.random.default_rng(4).lognormal(1.0, 0.4, 50)
+    w, p = _shapiro(values.tolist(), 50)
+    reference = stats.shapiro(np.log(values))
+    assert w == pytest.approx(float(reference.statistic), abs=1e-9)
+    assert p == pytest.approx(float(reference.pvalue), abs=1e-9)
+    assert _shapiro([2.0] * 30, 50) == (0.0, 0.0)  # identical distances: as far from normal as it gets

@@ -24,11 +24,13 @@ class CallerState:
         "anchors",
         "buffer",
         "classes",
+        "compute",
         "counts",
         "filled",
         "flags",
         "full_records",
         "inflight",
+        "instances",
         "mins",
         "norms",
         "pairs",
@@ -52,6 +54,8 @@ class CallerState:
         self.flags: deque[tuple[float, int]] = deque()
         self.counts = dict.fromkeys(_BITS, 0)
         self.requests: deque[tuple[float, int, int]] = deque()  # (time, instances, compute)
+        self.instances = 0
+        self.compute = 0
         self.mins: deque[float] = deque(maxlen=samples)
         self.prints = np.full((size, print_size), -1, dtype=np.int64)
         self.regions: set[int] = set()
@@ -76,12 +80,24 @@ class CallerState:
             for bit in _BITS:
                 if bits & bit:
                     counts[bit] -= 1
-        while self.requests and self.requests[0][0] < horizon:
-            self.requests.popleft()
+        requests = self.requests
+        while requests and requests[0][0] < horizon:
+            _, instances, compute = requests.popleft()
+            self.instances -= instances
+            self.compute -= compute
         if len(self.widths) > 1:
             for width, seen in list(self.widths.items()):
                 if seen < horizon:
                     del self.widths[width]
+
+    def add_request(self, now: float, instances: int, compute: int, limit: int) -> None:
+        self.requests.append((now, instances, compute))
+        self.instances += instances
+        self.compute += compute
+        if len(self.requests) > limit:
+            _, old_instances, old_compute = self.requests.popleft()
+            self.instances -= old_instances
+            self.compute -= old_compute
 
     def record(self, now: float, bits: int, limit: int) -> None:
         self.flags.append((now, bits))
