@@ -255,3 +255,40 @@ def test_settings_from_config_section():
     assert settings.checks == ("schema", "novelty")
     with pytest.raises(DataError, match=r"unknown setting data_checks\.speed"):
         CheckSettings.from_mapping({"speed": 3})
+
+
+def test_report_becomes_a_decision_and_event_fields(profile, split):
+    batch = split[1].copy()
+    batch.loc[:30, "target"] = 1 - batch.loc[:30, "target"]
+    report = check_batch(profile, batch)
+    decision = report.as_decision("d-1")
+    assert decision.action == Action.BLOCK
+    assert decision.rule in report.rules
+    assert "AML.T0020" in decision.techniques
+    fields = report.event_fields()
+    assert fields["api.method"] == "ingest"
+    assert fields["detection.data.label_flips"] == "strong"
+
+
+def gaussian_frame(n: int, rng: np.random.Generator) -> pd.DataFrame:
+    x = rng.normal(size=(n, 8))
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(8)])
+    frame["y"] = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
+    return frame
+
+
+def test_spectral_signature_points_at_a_noisy_trigger_cluster():
+    rng = np.random.default_rng(0)
+    profile = Profile.learn(gaussian_frame(600, rng), "y")
+    clean = gaussian_frame(400, rng)
+    assert not check_batch(profile, clean).by_check("spectral_signature")
+    batch = clean.copy()
+    victims = np.flatnonzero(batch["y"] == 0)[:25]
+    batch.loc[victims, "f5"] += 6 + rng.normal(0, 0.3, 25)
+    batch.loc[victims, "f6"] -= 6 + rng.normal(0, 0.3, 25)
+    batch.loc[victims, "y"] = 1
+    [finding] = check_batch(profile, batch).by_check("spectral_signature")
+    assert len(set(finding.rows) & set(victims.tolist())) >= 20
+    assert len(set(finding.rows) - set(victims.tolist())) <= 2
+    assert {"f5", "f6"} <= set(finding.features)
+    assert finding.strength == "weak"
