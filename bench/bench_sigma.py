@@ -100,8 +100,7 @@ def main() -> None:
         path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
         # (rule set, mode, rules, (seconds, matches)); the SQLite row of a set is its baseline.
         runs = [
-            ("shipped pack", "streaming (evaluate per event)", pack,
-             best(streaming, pack, events)),
+            ("shipped pack", "streaming (evaluate per event)", pack, best(streaming, pack, events)),
             ("shipped pack", "sigma test (JSON lines)", pack, best(offline, pack, path)),
             ("shipped pack", "SQLite backend (baseline)", pack, best(sqlite_way, pack, events)),
             (extra, "streaming (evaluate per event)", full, best(streaming, full, events)),
@@ -110,13 +109,17 @@ def main() -> None:
         ]
     baselines = {name: result[0] for name, mode, _, result in runs if mode.startswith("SQLite")}
     print(f"{len(events)} events, one core (CPU time), best of {args.repeat} runs per mode\n")
-    print(f"{'rules':<28} {'mode':<32} {'n':>4} {'events/s':>10} {'us/event':>9} "
-          f"{'matches':>8} {'vs SQLite':>9}")
+    print(
+        f"{'rules':<28} {'mode':<32} {'n':>4} {'events/s':>10} {'us/event':>9} "
+        f"{'matches':>8} {'vs SQLite':>9}"
+    )
     for name, mode, ruleset, (seconds, matches) in runs:
         count = len(ruleset.rules) + len(ruleset.correlations)
-        print(f"{name:<28} {mode:<32} {count:>4} {len(events) / seconds:>10,.0f} "
-              f"{seconds / len(events) * 1e6:>9.1f} {matches:>8} "
-              f"{baselines[name] / seconds:>8.2f}x")
+        print(
+            f"{name:<28} {mode:<32} {count:>4} {len(events) / seconds:>10,.0f} "
+            f"{seconds / len(events) * 1e6:>9.1f} {matches:>8} "
+            f"{baselines[name] / seconds:>8.2f}x"
+        )
 
 
 if __name__ == "__main__":
