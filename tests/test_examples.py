@@ -17,7 +17,7 @@ def test_example_gateway_config_loads_with_its_policies() -> None:
     config = load_config(EXAMPLES / "gateway.yaml")
     policy = load_policy(config)
     ids = {rule.id for rule in policy.rules}
-    assert {"acme-cap-tokens", "scores-round-for-partners", "core-injection-phrase"} <= ids
+    assert {"acme-cap-tokens", "scores-round-for-partners", "content-injection-block"} <= ids
     assert config.audit.origin == "acme-prod-gateway"
     assert config.upstreams.predict[0].upstream_model == "fraud-v7"
 

@@ -26,7 +26,7 @@ def test_decisions_are_exported_as_flat_siem_events(make_gateway, tmp_path) -> N
     blocked = events[0]
     assert blocked["decision.action"] == "BLOCK"
     assert "AML.T0051.000" in blocked["atlas.techniques"]
-    assert "core-injection-phrase" in blocked["decision.matched"]
+    assert "content-injection-block" in blocked["decision.matched"]
     assert "AML.TA0005" in blocked["atlas.tactics"]  # Execution, the tactic of LLM Prompt Injection
     assert "PB-AML.T0051.000" in blocked["atlas.playbooks"]
     assert "llm.prompt" not in blocked

@@ -22,7 +22,9 @@ def demo(host: str, port: int, no_traffic: bool, data_dir: str) -> None:
     try:
         folder = Path(data_dir).resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        asyncio.run(_demo(host, port, no_traffic, folder))
+        from atlasgate.gateway.server import run
+
+        run(_demo(host, port, no_traffic, folder))
     except OSError as exc:
         fail(f"cannot start: {exc.strerror or exc} (is port {port} in use? try --port)")
     except KeyboardInterrupt:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import click
@@ -20,7 +19,7 @@ def serve(config_path: str, host: str | None, port: int | None) -> None:
     from atlasgate.config.load import load_config
     from atlasgate.errors import AtlasGateError
     from atlasgate.gateway.runtime import Gateway
-    from atlasgate.gateway.server import GatewayServer, configure_logging
+    from atlasgate.gateway.server import GatewayServer, configure_logging, run
 
     configure_logging()
     try:
@@ -35,6 +34,6 @@ def serve(config_path: str, host: str | None, port: int | None) -> None:
                f"(policy revision {gateway.snapshot.policy.revision}, "
                f"{len(gateway.snapshot.policy.rules)} rules, {len(gateway.snapshot.keys)} keys)",
                err=True)
-    asyncio.run(server.serve())
+    run(server.serve())
     if not server.started:
         sys.exit(1)

@@ -8,12 +8,15 @@ import importlib.util
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
 
 import uvicorn
 
 from atlasgate.gateway.app import GatewayApp
 from atlasgate.gateway.runtime import Gateway
+
+T = TypeVar("T")
 
 
 def uvicorn_config(app: GatewayApp, host: str, port: int) -> uvicorn.Config:
@@ -85,3 +88,14 @@ class GatewayServer:
 
 def configure_logging(level: str = "WARNING") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on uvloop when installed (uvicorn only picks the loop in ``Server.run``)."""
+    factory = None
+    if importlib.util.find_spec("uvloop"):
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)

@@ -8,11 +8,47 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from atlasgate.event import Event
+import cel
+
+from atlasgate.event import Event, nest
 from atlasgate.policy.constraints import combine
 from atlasgate.policy.decision import Action, Decision
 from atlasgate.policy.rules import Rule
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The rules that can apply to one (phase, api.method), and the fields they read."""
+
+    rules: tuple[Rule, ...]
+    chains: tuple[tuple[str, tuple[str, ...]], ...]  # (chain, flat names that may hold it)
+
+    @classmethod
+    def of(cls, rules: tuple[Rule, ...]) -> _Plan:
+        chains: dict[str, tuple[str, ...]] = {}
+        for rule in rules:
+            for chain in rule.chains:
+                parts = chain.split(".")
+                # A chain may run past a field into a method call (llm.prompt.size):
+                # the longest dotted prefix present in the Event is the field.
+                chains[chain] = tuple(".".join(parts[:n]) for n in range(len(parts), 0, -1))
+        return cls(rules, tuple(chains.items()))
+
+    def context(self, flat: dict[str, Any]) -> cel.Context:
+        selected: dict[str, Any] = {}
+        for chain, candidates in self.chains:
+            for name in candidates:
+                if name in flat:
+                    selected[name] = flat[name]
+                    break
+            else:  # the chain names a map of fields (detection.pii): take all below it
+                prefix = chain + "."
+                for name, value in flat.items():
+                    if name.startswith(prefix):
+                        selected[name] = value
+        return cel.Context(variables=nest(selected))
 
 
 @dataclass(frozen=True)
@@ -25,18 +61,32 @@ class PolicySet:
         for phase in ("request", "response"):
             by_phase[phase] = tuple(r for r in self.rules if r.phase == phase)
         object.__setattr__(self, "_by_phase", by_phase)
+        object.__setattr__(self, "_plans", {})
 
     def for_phase(self, phase: str) -> tuple[Rule, ...]:
         return self._by_phase[phase]  # type: ignore[attr-defined,no-any-return]
+
+    def _plan(self, phase: str, method: Any) -> _Plan:
+        plans: dict[tuple[str, Any], _Plan] = self._plans  # type: ignore[attr-defined]
+        plan = plans.get((phase, method))
+        if plan is None:
+            plan = _Plan.of(tuple(r for r in self.for_phase(phase)
+                                  if r.methods is None or method in r.methods))
+            if len(plans) < 256:  # api.method has a handful of values; never grow unbounded
+                plans[(phase, method)] = plan
+        return plan
 
     def techniques(self) -> set[str]:
         return {t for rule in self.rules for t in rule.techniques}
 
     def decide(self, event: Event, phase: str = "request", decision_id: str | None = None) -> Decision:
         """Evaluate every rule of ``phase``; raises PolicyError if a condition fails."""
-        rules = self.for_phase(phase)
-        nested = event.nested()
-        matched = [rule for rule in rules if rule.matches(nested)] if rules else []
+        flat = event.flat()
+        plan = self._plan(phase, flat.get("api.method"))
+        matched: list[Rule] = []
+        if plan.rules:
+            context = plan.context(flat)
+            matched = [rule for rule in plan.rules if rule.matches(context)]
         did = decision_id or uuid.uuid4().hex
         if not matched:
             return Decision(did, Action.ALLOW, None, ("no rule matched",), (),

@@ -128,7 +128,7 @@ def _compile_inline(
 
 def _compile_spec(spec: RuleSpec, source: str, line: Any, errors: list[ConfigError]) -> Rule | None:
     try:
-        program, roots = compile_condition(spec.condition)
+        compiled = compile_condition(spec.condition)
     except ValueError as exc:
         errors.append(ConfigError(f"rule {spec.id}: {exc}", source, line("condition")))
         return None
@@ -149,8 +149,10 @@ def _compile_spec(spec: RuleSpec, source: str, line: Any, errors: list[ConfigErr
         constraint=constraint,
         phase=spec.phase,
         source=f"{source}:{line('id') or '?'}",
-        program=program,
-        roots=roots,
+        program=compiled.program,
+        roots=compiled.roots,
+        chains=compiled.chains,
+        methods=compiled.methods,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import cel
 
 from atlasgate.errors import PolicyError
+from atlasgate.policy.analysis import field_chains, method_guard
 from atlasgate.policy.decision import Action, Severity
 
 # Errors that mean "this Event does not have the field the rule reads": the rule
@@ -29,9 +30,11 @@ class Rule:
     source: str
     program: Any
     roots: tuple[str, ...]
+    chains: tuple[str, ...] = ()
+    methods: frozenset[str] | None = None
 
-    def matches(self, nested: dict[str, Any]) -> bool:
-        context = {root: nested[root] for root in self.roots if root in nested}
+    def matches(self, context: Any) -> bool:
+        """Evaluate on a CEL context (or a dict of the variables the rule reads)."""
         try:
             result = self.program.execute(context)
         except KeyError:
@@ -48,7 +51,15 @@ class Rule:
         return result
 
 
-def compile_condition(condition: str) -> tuple[Any, tuple[str, ...]]:
+@dataclass(frozen=True, slots=True)
+class CompiledCondition:
+    program: Any
+    roots: tuple[str, ...]
+    chains: tuple[str, ...]
+    methods: frozenset[str] | None
+
+
+def compile_condition(condition: str) -> CompiledCondition:
     """Compile a CEL condition; raise ValueError with CEL's own pointer to the problem."""
     try:
         program = cel.compile(condition)
@@ -56,4 +67,4 @@ def compile_condition(condition: str) -> tuple[Any, tuple[str, ...]]:
         message = str(exc).replace("<input>", "condition")
         raise ValueError(f"invalid CEL condition: {message}") from None
     roots = tuple(sorted({name.split(".")[0] for name in program.variables()}))
-    return program, roots
+    return CompiledCondition(program, roots, field_chains(condition, roots), method_guard(condition))
