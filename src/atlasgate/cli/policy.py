@@ -44,6 +44,9 @@ def lint(files: tuple[str, ...]) -> None:
             if not rule.techniques and rule.action >= Action.LOG:
                 click.echo(f"{rule.source}: warning: rule {rule.id} names no ATLAS technique, "
                            "so coverage cannot count it")
+            if ".matches(" in rule.condition:
+                click.echo(f"{rule.source}: warning: rule {rule.id} uses matches(), which compiles "
+                           "its pattern on every evaluation; prefer a detector field")
             if not rule.description and rule.action >= Action.REVIEW:
                 click.echo(f"{rule.source}: warning: rule {rule.id} has no description; "
                            "callers see it as the reason")
