@@ -311,10 +311,10 @@ def verify_log(
 
     beyond = sorted(size for size in by_size if size > position)
     for size in beyond:
-        for row, checkpoint in by_size[size]:
+        for stored, checkpoint in by_size[size]:
             report.bad_checkpoints.append(
                 CheckpointProblem(
-                    row.id,
+                    stored.id,
                     size,
                     checkpoint.timestamp,
                     "beyond-log",

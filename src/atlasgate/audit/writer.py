@@ -71,8 +71,9 @@ class TreeWriter:
         return None if self.last_checkpoint is None else self.last_checkpoint.tree_size
 
     def _resume(self) -> None:
-        size = self.store.size()
         state = self.store.load_state()
+        # Other replicas may append meanwhile: the head is one consistent point to start from.
+        size = state.size if self.shared and state is not None else self.store.size()
         last = self.store.leaf_hashes(size - 1, size)[0] if size else GENESIS_LEAF
         if state is not None and state.size == size and state.last_leaf == last:
             self.tree = CompactRange(state.size, state.nodes)
