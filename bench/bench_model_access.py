@@ -50,7 +50,7 @@ T = TypeVar("T")
 CLASS_ALARMS = ("ma-probing-", "ma-membership-")
 SYNTHETIC = ("ma-extraction-synthetic", "ma-extraction-prada")
 PROGRESS = ("ma-extraction-progress-",)
-EPSILON = 0.5  # evasion counts when the perturbation is within half the input's L2 norm
+EPSILON = 0.25  # evasion counts when the perturbation is within a quarter of the input's L2 norm
 
 
 # ---- victims -------------------------------------------------------------------------------
@@ -303,12 +303,11 @@ def fidelity_of(rows: list[np.ndarray], answers: list[np.ndarray | None], victim
     return float(np.mean(copy.predict(victim.X_test) == truth))
 
 
-def evades(victim: Victim, x0: np.ndarray, label: int, x_adv: np.ndarray | None) -> bool:
-    """The attacker's output is truly misclassified and within EPSILON of the original."""
-    if x_adv is None:
-        return False
-    distance = float(np.linalg.norm(x_adv - x0)) / (float(np.linalg.norm(x0)) or 1.0)
-    return int(victim.predict(x_adv[None, :])[0]) != label and distance <= EPSILON
+def distortion(victim: Victim, x0: np.ndarray, label: int, x_adv: np.ndarray | None) -> float:
+    """Relative L2 perturbation of a truly misclassified output; infinite if it is not one."""
+    if x_adv is None or int(victim.predict(x_adv[None, :])[0]) == label:
+        return float("inf")
+    return float(np.linalg.norm(x_adv - x0)) / (float(np.linalg.norm(x0)) or 1.0)
 
 
 def believed_best(caller: Caller, x0: np.ndarray, label: int, upto: int | None) -> np.ndarray | None:
@@ -367,8 +366,8 @@ def run_evasion(kind: str, caller: Caller, victim: Victim, rng: np.random.Genera
     except Budget:
         x_adv = believed_best(caller, x0, label, None)
     caught = caller.flagged_at()
-    achieved = evades(victim, x0, label, believed_best(caller, x0, label, caught)) if caught else True
-    return Outcome(caught, len(caller.sent), float(achieved), float(evades(victim, x0, label, x_adv)))
+    achieved = distortion(victim, x0, label, believed_best(caller, x0, label, caught)) if caught else 0.0
+    return Outcome(caught, len(caller.sent), achieved, distortion(victim, x0, label, x_adv))
 
 
 def run_extraction(
@@ -593,8 +592,8 @@ def measure_monitor(victim: Victim, registry: Path, samples: int) -> dict[str, f
     before = tracemalloc.get_traced_memory()[0]
 
     async def fill() -> None:
-        for key in range(200):
-            for i in range(120):
+        for key in range(50):
+            for i in range(100):
                 event = Event(
                     {
                         "event.id": f"{key}-{i}",
@@ -613,31 +612,28 @@ def measure_monitor(victim: Victim, registry: Path, samples: int) -> dict[str, f
     return {
         "p50_ms": 1000 * timings[len(timings) // 2],
         "p99_ms": 1000 * timings[int(len(timings) * 0.99)],
-        "bytes_per_key": (after - before) / 200,
+        "bytes_per_key": (after - before) / 50,
     }
 
 
-def measure_gateway(
-    thread: LoopThread,
-    config: dict[str, Any],
-    base: Path,
-    victim: Victim,
-    key: str,
-    key_id: str,
-    samples: int,
-) -> float:
-    gate = start_gateway(thread, config, base)
-    caller = Caller(gate, key, key_id, victim)
+def measure_gateway(thread: LoopThread, configs: tuple[dict[str, Any], dict[str, Any]], base: Path,
+                    victim: Victim, keys: tuple[tuple[str, str], tuple[str, str]], samples: int
+                    ) -> tuple[float, float]:
+    """Serial p50 through two gateways (monitor on, monitor off), requests interleaved so
+    that the load of a shared machine falls on both alike."""
+    gates = [start_gateway(thread, config, base) for config in configs]
+    callers = [Caller(gate, key, key_id, victim) for gate, (key, key_id) in zip(gates, keys, strict=True)]
     rows = victim.X_test.astype(float)
-    timings = []
+    timings: tuple[list[float], list[float]] = ([], [])
     for i in range(samples):
-        start = time.perf_counter()
-        caller.request(rows[i % len(rows)][None, :])
-        timings.append(time.perf_counter() - start)
-    caller.close()
-    stop_gateway(thread, gate)
-    timings.sort()
-    return 1000 * timings[len(timings) // 2]
+        for side in (0, 1):
+            start = time.perf_counter()
+            callers[side].request(rows[i % len(rows)][None, :])
+            timings[side].append(time.perf_counter() - start)
+    for caller, gate in zip(callers, gates, strict=True):
+        caller.close()
+        stop_gateway(thread, gate)
+    return tuple(1000 * float(np.median(t)) for t in timings)  # type: ignore[return-value]
 
 
 # ---- the run ---------------------------------------------------------------------------------
@@ -805,15 +801,10 @@ def main(argv: list[str] | None = None) -> int:
         stop_gateway(thread, defended)
 
         monitor = measure_monitor(victims[0], registry, 600 if quick else 2000)
-        key, key_id = next(next_key)
-        samples = 300 if quick else 1000
-        with_monitor = measure_gateway(
-            thread, config("observe", "lat-on"), base, victims[0], key, key_id, samples
-        )
-        key, key_id = next(next_key)
-        without = measure_gateway(
-            thread, config("observe", "lat-off", monitor=False), base, victims[0], key, key_id, samples
-        )
+        samples = 300 if quick else 800
+        with_monitor, without = measure_gateway(
+            thread, (config("bare", "lat-on"), config("bare", "lat-off", monitor=False)), base,
+            victims[0], (next(next_key), next(next_key)), samples)
         thread.run(runner.cleanup())
 
     print_report(
@@ -849,6 +840,16 @@ def natural_warning(gate: Gate, victim: Victim, keys: Any, rng: np.random.Genera
     return {"warned_at": warned, "fidelity_at_warning": fidelity_at_warning, "fidelity_0.9_at": reached}
 
 
+def _evasion(distortions: list[float]) -> str:
+    """Share of runs evading within EPSILON, and the median distortion of those that evaded."""
+    if not distortions:
+        return "-"
+    within = [d for d in distortions if d <= EPSILON]
+    finite = [d for d in distortions if np.isfinite(d)]
+    median = f"{np.median(finite):.2f}" if finite else "-"
+    return f"{len(within) / len(distortions):.2f} (d {median})"
+
+
 def _rounded(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -864,8 +865,8 @@ def print_report(
     elapsed: float,
 ) -> None:
     measure = {
-        "hsj": "evasion within eps",
-        "boundary": "evasion within eps",
+        "hsj": f"evasion rate within L2 {EPSILON:g}x|x| (median distortion)",
+        "boundary": f"evasion rate within L2 {EPSILON:g}x|x| (median distortion)",
         "copycat-uniform": "copy fidelity",
         "copycat-natural": "copy fidelity",
         "knockoff-natural": "copy fidelity",
@@ -877,19 +878,22 @@ def print_report(
     print()
     print(
         f"{'attack':<17} {'victim':<13} {'runs':>4} {'detected':>8} {'q50':>5} {'q90':>5} "
-        f"{'achieved when caught':>26} {'success open':>13} {'defended':>9}  measure"
+        f"{'achieved when caught':>26} {'success open':>15} {'defended':>15}  measure"
     )
     for row in rows:
         caught = [c for c in row.caught if c is not None]
         rate = len(caught) / row.runs if row.runs else 0.0
-        label = at_detection.get(row.attack, measure[row.attack])
-        achieved = f"{statistics.mean(row.achieved):.2f} {label}" if row.achieved else "-"
-        print(
-            f"{row.attack:<17} {row.victim:<13} {row.runs:>4} {rate:>8.0%} "
-            f"{percentile(caught, 50):>5} {percentile(caught, 90):>5} {achieved:>26} "
-            f"{statistics.mean(row.success_open):>13.2f} {statistics.mean(row.success_defended):>9.2f}"
-            f"  {measure[row.attack]}"
-        )
+        if row.attack in ("hsj", "boundary"):
+            achieved = _evasion(row.achieved)
+            opened, defended = _evasion(row.success_open), _evasion(row.success_defended)
+        else:
+            label = at_detection.get(row.attack, measure[row.attack])
+            achieved = f"{statistics.mean(row.achieved):.2f} {label}" if row.achieved else "-"
+            opened = f"{statistics.mean(row.success_open):.2f}"
+            defended = f"{statistics.mean(row.success_defended):.2f}"
+        print(f"{row.attack:<17} {row.victim:<13} {row.runs:>4} {rate:>8.0%} "
+              f"{percentile(caught, 50):>5} {percentile(caught, 90):>5} {achieved:>26} "
+              f"{opened:>15} {defended:>15}  {measure[row.attack]}")
     print()
     print(
         "benign keys (false positives per key: class alarms = probing/membership rules, "
