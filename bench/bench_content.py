@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import itertools
 import json
 import random
 import statistics
@@ -33,6 +34,7 @@ from typing import Any
 import orjson
 
 from atlasgate.detectors.content import ContentInspector
+from atlasgate.detectors.content.classifier import _TOKEN, features
 from atlasgate.detectors.content.stream import scan_stream
 from atlasgate.detectors.content.training import benign, evaluate
 
@@ -158,10 +160,61 @@ def quality(inspector: ContentInspector) -> dict[str, list[dict[str, Any]]]:
             for name, fn in options.items()}
 
 
+def _words(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+def word1(text: str) -> set[str]:
+    return set(_words(text))
+
+
+def word123(text: str) -> set[str]:
+    tokens = _words(text)
+    found = set(tokens)
+    found.update(" ".join(p) for p in itertools.pairwise(tokens))
+    found.update(" ".join(p) for p in zip(tokens, tokens[1:], tokens[2:], strict=False))
+    return found
+
+
+def char4(text: str) -> set[str]:
+    lowered = " ".join(_words(text))
+    return {lowered[i:i + 4] for i in range(len(lowered) - 3)}
+
+
+def feature_options(runs: int) -> list[dict[str, Any]]:
+    """Same corpus, same splits, same learner: which features earn their cost?"""
+    from atlasgate.detectors.content.training import corpus
+    from atlasgate.detectors.content.training.fit import fit_heads
+
+    samples, _ = corpus.build()
+    by_split = {name: [s for s in samples if s.split == name] for name in corpus.SPLITS}
+    texts = prompts_2000(runs)
+    rows = []
+    for name, featurize in (("word 1-grams", word1), ("word 1-2-grams (shipped)", features),
+                            ("word 1-3-grams", word123), ("char 4-grams", char4)):
+        fitted = fit_heads(by_split, featurize, 4.0, 2, 60000, 7)
+        vocab = {term: i for i, term in enumerate(fitted.vocab)}
+        weights = fitted.weights.astype("float32")
+
+        def score(text: str, featurize=featurize, vocab=vocab, weights=weights) -> None:
+            feats = featurize(text)
+            index = [i for i in map(vocab.get, feats) if i is not None]
+            weights[index].sum(axis=0)
+
+        it = iter(texts)
+        times = cpu_times(lambda score=score, it=it: score(next(it)), len(texts))
+        rows.append({"features": name, "terms": len(fitted.vocab),
+                     "score_p50_ms": statistics.median(times),
+                     **{f"{h}_recall_at_1pct_fpr": r["recall_at_1pct_fpr_test"]
+                        for h, r in fitted.report.items()}})
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=2000)
-    parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-quality", action="store_true",
+                        help="skip the corpus-based sections (quality, feature options)")
     args = parser.parse_args()
     started = time.time()
     inspector = ContentInspector()
@@ -176,6 +229,15 @@ def main() -> int:
                 print(f"{option:20s} {q['category']:10s} {q['positives']:4d} {q['negatives']:4d} "
                       f"{q['recall_at_1pct_fpr']:8.3f} {q['precision']:8.3f} {q['recall']:7.3f} "
                       f"{q['f1']:6.3f} {q['fpr']:7.4f}")
+        result["feature_options"] = options = feature_options(min(args.runs, 500))
+        print("\nClassifier feature options (same splits and learner; test recall at 1 % FPR)")
+        print(f"{'features':26s} {'terms':>6s} {'score p50':>10s} {'injection':>10s} "
+              f"{'jailbreak':>10s} {'extraction':>11s}")
+        for row in options:
+            print(f"{row['features']:26s} {row['terms']:6d} {row['score_p50_ms']:8.3f}ms "
+                  f"{row['injection_recall_at_1pct_fpr']:10.3f} "
+                  f"{row['jailbreak_recall_at_1pct_fpr']:10.3f} "
+                  f"{row['extraction_recall_at_1pct_fpr']:11.3f}")
     result["latency"] = lat = latency(inspector, args.runs)
     print(f"\nLatency per request, 2,000-character chat prompts ({args.runs} requests, CPU time)")
     print(f"  whole content pipeline   p50 {lat['pipeline_p50_ms']:.3f} ms   "
