@@ -31,7 +31,7 @@ def _fired(fixture: Path) -> set[str]:
 def test_pack_loads_without_errors_or_warnings():
     ruleset = load_rules([RULES])
     assert ruleset.problems == []
-    assert len(ruleset.rules) + len(ruleset.correlations) == 18
+    assert len(ruleset.rules) + len(ruleset.correlations) == 23
 
 
 @pytest.mark.parametrize("rule_file", RULE_FILES, ids=lambda p: p.stem)
@@ -50,8 +50,11 @@ def test_every_rule_carries_atlas_techniques():
     alerting = [r for r in [*engine.rules, *engine.correlations] if r.output]
     assert all(techniques[r.key] for r in alerting)
     covered = {t for ts in techniques.values() for t in ts}
-    assert {"AML.T0024.002", "AML.T0051.000", "AML.T0054", "AML.T0056", "AML.T0057",
-            "AML.T0029", "AML.T0034", "AML.T0020", "AML.T0015", "AML.T0012"} <= covered
+    assert {"AML.T0024.000", "AML.T0024.001", "AML.T0024.002", "AML.T0051.000",
+            "AML.T0051.001", "AML.T0054", "AML.T0056", "AML.T0057", "AML.T0055", "AML.T0068",
+            "AML.T0069.000", "AML.T0069.001", "AML.T0069.002", "AML.T0029", "AML.T0034",
+            "AML.T0020", "AML.T0010.002", "AML.T0043.001", "AML.T0015", "AML.T0013",
+            "AML.T0012", "AML.T0046"} <= covered
 
 
 @pytest.mark.parametrize("event", [
