@@ -182,6 +182,7 @@ def test_response_tool_call_injection_and_completion_text(inspector: ContentInsp
         ({"secrets": {"colour": "red"}}, "unknown key 'colour'"),
         ({"classifier": {"model": "/nonexistent/model.json.gz"}}, "not found"),
         ({"injection": "on"}, "expected a mapping"),
+        ({"pii": {"restore": "yes"}}, "detectors.pii.restore"),
     ],
 )
 def test_bad_settings_give_a_clear_error(settings: dict, message: str) -> None:
@@ -198,6 +199,11 @@ def test_corrupt_model_file_is_a_config_error(tmp_path) -> None:
 
 def test_other_detectors_settings_are_ignored() -> None:
     ContentInspector({"model_access": {"enabled": True, "window": "5m"}})
+
+
+def test_reversible_redaction_is_off_unless_asked() -> None:
+    assert ContentInspector().restore is False
+    assert ContentInspector({"pii": {"restore": True}}).restore is True
 
 
 def test_bodies_of_the_wrong_shape_yield_nothing(inspector: ContentInspector) -> None:

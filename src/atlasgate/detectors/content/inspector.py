@@ -97,6 +97,10 @@ class ContentInspector:
             if bad:
                 raise ConfigError(f"detectors.pii.kinds: unknown kind {sorted(bad)[0]!r}; known: "
                                   + ", ".join(sorted(_PII_KINDS)))
+        restore = sections["pii"].get("restore", False)
+        if not isinstance(restore, bool):
+            raise ConfigError("detectors.pii.restore: expected true or false")
+        self.restore = restore
         high_entropy = sections["secrets"].get("high_entropy", True)
         if not isinstance(high_entropy, bool):
             raise ConfigError("detectors.secrets.high_entropy: expected true or false")
