@@ -224,3 +224,26 @@ def test_normality_test_matches_scipy_shapiro() -> None:
     assert w == pytest.approx(float(reference.statistic), abs=1e-9)
     assert p == pytest.approx(float(reference.pvalue), abs=1e-9)
     assert _shapiro([2.0] * 30, 50) == (0.0, 0.0)  # identical distances: as far from normal as it gets
+
+
+def test_text_inputs_get_minhash_similarity() -> None:
+    monitor = monitor_for({})
+
+    async def send(texts: list[str], key: str) -> list[Event]:
+        events = []
+        for i, text in enumerate(texts):
+            event = Event({"event.id": f"{key}{i}", "client.key_id": key, "api.model": "reviews"})
+            await monitor.observe(event, {"instances": [text]}, "v1")
+            events.append(event)
+        return events
+
+    honest = [f"review number {i}: the {w} arrived {d} and works" for i, (w, d) in enumerate(
+        [("kettle", "late"), ("lamp", "broken"), ("chair", "early"), ("phone", "on time"),
+         ("desk", "scratched"), ("mug", "in pieces")])]
+    probe = [f"this product is absolutely terrible and I want my money back{'!' * i}" for i in range(6)]
+    plain = asyncio.run(send(honest, "honest"))
+    probing = asyncio.run(send(probe, "prober"))
+    assert max(e[f.SIMILARITY] for e in plain[1:]) < 0.5
+    assert probing[-1][f.SIMILARITY] > 0.8
+    assert probing[-1][f.STATEFUL] is True
+    assert plain[-1][f.STATEFUL] is False

@@ -41,6 +41,7 @@ class CallerState:
         "requests",
         "seen",
         "seen_order",
+        "text",
         "widths",
     )
 
@@ -51,6 +52,7 @@ class CallerState:
         self.position = 0
         self.seen: set[int] = set()
         self.seen_order: deque[int] = deque()
+        self.text: Any = None  # a text.TextBuffer once the caller sends text
         self.flags: deque[tuple[float, int]] = deque()
         self.counts = dict.fromkeys(_BITS, 0)
         self.requests: deque[tuple[float, int, int]] = deque()  # (time, instances, compute)

@@ -36,6 +36,7 @@ from atlasgate.features.model_access.caller import (
 from atlasgate.features.model_access.inputs import request_rows, response_labels
 from atlasgate.features.model_access.registry import RegisteredModel, load_registry
 from atlasgate.features.model_access.settings import MonitorSettings
+from atlasgate.features.model_access.text import NEAR, TextBuffer, signature, text_instances
 from atlasgate.features.store import StateStore
 
 LOG5 = math.log(5.0)
@@ -129,13 +130,16 @@ class ModelAccessMonitor:
         out[f.INSTANCES_WINDOW] = state.instances
         out[f.COMPUTE_WINDOW] = state.compute
         out[f.CONCURRENT] = state.in_flight(now, settings.inflight_ttl, ev.HTTP_STATUS)
+        alarms = 0
         if rows is not None and not mismatch and state.buffer.shape[1] == dims:
             alarms = self._observe_rows(state, self._view(model, model_name, width), rows, now, out,
                                         event.get(ev.EVENT_ID))
-            if alarms:
-                key = f"model_access\x1f{self._key_text(event)}"
-                counts = await self.store.hit(key, now, self._windows)
-                out[f.ALARMS] = counts[0].count
+        elif rows is None and (texts := text_instances(body, version)) is not None:
+            alarms = self._observe_texts(state, texts, now, out)
+        if alarms:
+            key = f"model_access\x1f{self._key_text(event)}"
+            counts = await self.store.hit(key, now, self._windows)
+            out[f.ALARMS] = counts[0].count
         event.update(out)
 
     async def observe_response(self, event: Event, response_body: dict[str, Any], version: str) -> None:
@@ -245,6 +249,39 @@ class ModelAccessMonitor:
             state.pending[event_id] = (seen_regions, hits)
             if len(state.pending) > MAX_PENDING:
                 state.pending.popitem(last=False)
+        return alarms
+
+    def _observe_texts(self, state: CallerState, texts: list[str], now: float,
+                       out: dict[str, Any]) -> int:
+        """Text instances: exact repeats set aside, MinHash similarity to recent texts."""
+        settings = self.settings
+        if state.text is None:
+            state.text = TextBuffer(settings.buffer)
+        buffer: TextBuffer = state.text
+        best = None
+        alarms = 0
+        for text in texts[: settings.max_instances]:
+            if state.is_repeat(hash(text), 4 * settings.buffer):
+                state.record(now, REPEAT, MAX_FLAGS)
+                continue
+            sig = signature(text)
+            similarity = buffer.most_similar(sig) if buffer.filled else None
+            bits = DISTINCT
+            if similarity is not None:
+                best = similarity if best is None else max(best, similarity)
+                if similarity >= NEAR:
+                    bits |= KNN
+                    alarms += 1
+            buffer.push(sig)
+            state.record(now, bits, MAX_FLAGS)
+        counts = state.counts
+        out[f.QUERIES] = state.queries
+        out[f.DISTINCT_INPUTS] = counts[DISTINCT]
+        out[f.REPEAT_RATIO] = round(counts[REPEAT] / state.queries, 4) if state.queries else 0.0
+        if best is not None:
+            out[f.SIMILARITY] = round(best, 4)
+        out[f.KNN_HITS] = counts[KNN]
+        out[f.STATEFUL] = counts[KNN] >= settings.stateful_hits
         return alarms
 
     def _stream_fields(self, state: CallerState, view: _ModelView, out: dict[str, Any],
