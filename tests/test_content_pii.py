@@ -61,3 +61,24 @@ def test_luhn_and_iban_helpers() -> None:
     assert not pii.luhn_valid("79927398710")
     assert pii.iban_valid("NL91 ABNA 0417 1643 00")
     assert not pii.iban_valid("NL91 ABNA 0417 1643 01")
+
+
+def test_disguised_personal_data_is_found_at_its_original_characters() -> None:
+    import base64
+
+    from atlasgate.detectors.content import ContentInspector
+
+    inspector = ContentInspector()
+    cases = {
+        "mail ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ now": "ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ",
+        "mail ja\u200bne@exa\u200bmple.com": "ja\u200bne@exa\u200bmple.com",
+        "card ４１１１ １１１１ １１１１ １１１１": "４１１１ １１１１ １１１１ １１１１",
+        "c " + base64.b64encode(b"jane.doe@example.com").decode():
+            base64.b64encode(b"jane.doe@example.com").decode(),
+    }
+    for text, original in cases.items():
+        found = [f for f in inspector.inspect_text(text) if f.detector == "pii"]
+        assert len(found) == 1, text
+        assert found[0].span is not None
+        assert text[found[0].span[0]:found[0].span[1]] == original
+        assert "AML.T0068" in found[0].techniques

@@ -70,3 +70,16 @@ def test_jwt_shape_without_a_json_header_is_not_reported() -> None:
 )
 def test_ordinary_text_has_no_secrets(text: str) -> None:
     assert kinds(text) == []
+
+
+def test_encoded_credentials_are_found_in_the_decoded_payload() -> None:
+    import base64
+
+    from atlasgate.detectors.content import ContentInspector
+
+    encoded = base64.b64encode(b"AKIAIOSFODNN7EXAMPLE").decode()
+    text = f"config blob: {encoded}"
+    found = [f for f in ContentInspector().inspect_text(text) if f.detector == "secrets"]
+    assert [(f.kind, text[f.span[0]:f.span[1]]) for f in found if f.span] == [
+        ("aws_access_key", encoded)]
+    assert "AML.T0068" in found[0].techniques

@@ -38,11 +38,14 @@ class Payload:
 
 
 def readable(text: str) -> bool:
+    """Prose, or one printable ASCII token (an encoded key or address); not random bytes."""
     if len(text) < 8:
         return False
     printable = sum(1 for c in text if c.isprintable() or c in "\n\r\t")
     letters = sum(1 for c in text if c.isalpha())
-    return printable >= 0.95 * len(text) and letters >= 0.5 * len(text) and " " in text
+    if printable < 0.95 * len(text) or letters < 0.5 * len(text):
+        return False
+    return " " in text or (text.isascii() and text.isprintable() and len(text) >= 12)
 
 
 def _utf8(raw: bytes) -> str | None:

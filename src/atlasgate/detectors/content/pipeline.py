@@ -122,18 +122,23 @@ def scan(text: str, location: str, config: ScanConfig, indirect: bool = False,
             continue
         if "secrets" in enabled:
             for kind, span, score in secrets.find(view.text, config.generic_secrets):
-                findings.append(Finding("secrets", kind, score, _with(secrets.TECHNIQUES, view),
-                                        location, view.original_span(*span), _detail(view, kind)))
+                original = view.original_span(*span)
+                findings.append(Finding("secrets", kind, score,
+                                        _with(secrets.TECHNIQUES, view, original), location,
+                                        original, _detail(view, kind, original)))
         if "pii" in enabled:
             for kind, span, score in pii.find(view.text):
                 if config.pii_kinds is not None and kind not in config.pii_kinds:
                     continue
-                findings.append(Finding("pii", kind, score, _with(pii.TECHNIQUES, view),
-                                        location, view.original_span(*span), _detail(view, kind)))
+                original = view.original_span(*span)
+                findings.append(Finding("pii", kind, score, _with(pii.TECHNIQUES, view, original),
+                                        location, original, _detail(view, kind, original)))
         if response and "leakage" in enabled and config.leakage:
             for kind, span, score in config.leakage.find(view.text, view.lowered):
-                findings.append(Finding("leakage", kind, score, _with(LEAK_TECHNIQUES, view),
-                                        location, view.original_span(*span), _detail(view, kind)))
+                original = view.original_span(*span)
+                findings.append(Finding("leakage", kind, score,
+                                        _with(LEAK_TECHNIQUES, view, original), location,
+                                        original, _detail(view, kind, original)))
     return dedupe(findings)
 
 
