@@ -85,6 +85,7 @@ class StreamScanner:
         self.max_history = max_history
         self.findings: list[Finding] = []
         self._seen: set[tuple[str, str, tuple[int, int] | None]] = set()
+        self._classifier_best: dict[str, float] = {}
         self._pending = ""
         self._offset = 0  # absolute offset of _pending[0]
         self._context = ""  # released text just before _pending, for word boundaries
@@ -129,6 +130,15 @@ class StreamScanner:
     def _record(self, findings: list[Finding]) -> list[Finding]:
         fresh = []
         for finding in findings:
+            if finding.kind == "classifier":
+                # The window moves, so the same judgement comes back with a new span:
+                # report it again only when the score rises.
+                if self._classifier_best.get(finding.detector, 0.0) >= finding.score:
+                    continue
+                self._classifier_best[finding.detector] = finding.score
+                self.findings.append(finding)
+                fresh.append(finding)
+                continue
             key = (finding.detector, finding.kind, finding.span)
             if key in self._seen:
                 continue
