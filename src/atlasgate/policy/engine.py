@@ -12,7 +12,7 @@ from typing import Any
 
 import cel
 
-from atlasgate.event import Event, nest
+from atlasgate.event import Event
 from atlasgate.policy.constraints import combine
 from atlasgate.policy.decision import Action, Decision
 from atlasgate.policy.rules import Rule
@@ -23,32 +23,33 @@ class _Plan:
     """The rules that can apply to one (phase, api.method), and the fields they read."""
 
     rules: tuple[Rule, ...]
-    chains: tuple[tuple[str, tuple[str, ...]], ...]  # (chain, flat names that may hold it)
+    paths: tuple[tuple[str, ...], ...]
 
     @classmethod
     def of(cls, rules: tuple[Rule, ...]) -> _Plan:
-        chains: dict[str, tuple[str, ...]] = {}
-        for rule in rules:
-            for chain in rule.chains:
-                parts = chain.split(".")
-                # A chain may run past a field into a method call (llm.prompt.size):
-                # the longest dotted prefix present in the Event is the field.
-                chains[chain] = tuple(".".join(parts[:n]) for n in range(len(parts), 0, -1))
-        return cls(rules, tuple(chains.items()))
+        paths = dict.fromkeys(tuple(chain.split(".")) for rule in rules for chain in rule.chains)
+        return cls(rules, tuple(paths))
 
-    def context(self, flat: dict[str, Any]) -> cel.Context:
+    def context(self, nested: dict[str, Any]) -> cel.Context:
+        """A CEL context with only the values the plan's rules read.
+
+        A path may stop at a map (``detection.pii``) or run past a field into a
+        method call (``llm.prompt.size``): the value where the Event's tree ends is taken.
+        """
         selected: dict[str, Any] = {}
-        for chain, candidates in self.chains:
-            for name in candidates:
-                if name in flat:
-                    selected[name] = flat[name]
-                    break
-            else:  # the chain names a map of fields (detection.pii): take all below it
-                prefix = chain + "."
-                for name, value in flat.items():
-                    if name.startswith(prefix):
-                        selected[name] = value
-        return cel.Context(variables=nest(selected))
+        for path in self.paths:
+            node: Any = nested
+            depth = 0
+            while depth < len(path) and isinstance(node, dict) and path[depth] in node:
+                node = node[path[depth]]
+                depth += 1
+            if depth == 0 or (depth < len(path) and isinstance(node, dict)):
+                continue  # absent: the rule reading it does not apply
+            target = selected
+            for part in path[: depth - 1]:
+                target = target.setdefault(part, {})
+            target[path[depth - 1]] = node
+        return cel.Context(variables=selected)
 
 
 @dataclass(frozen=True)
@@ -81,11 +82,10 @@ class PolicySet:
 
     def decide(self, event: Event, phase: str = "request", decision_id: str | None = None) -> Decision:
         """Evaluate every rule of ``phase``; raises PolicyError if a condition fails."""
-        flat = event.flat()
-        plan = self._plan(phase, flat.get("api.method"))
+        plan = self._plan(phase, event.get("api.method"))
         matched: list[Rule] = []
         if plan.rules:
-            context = plan.context(flat)
+            context = plan.context(event.nested())
             matched = [rule for rule in plan.rules if rule.matches(context)]
         did = decision_id or uuid.uuid4().hex
         if not matched:
