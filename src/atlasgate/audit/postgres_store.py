@@ -186,12 +186,7 @@ class PostgresLogStore:
         self._conn = None
         self._known_head = None
         try:
-            conn = psycopg.connect(
-                self.dsn,
-                autocommit=True,
-                connect_timeout=self.connect_timeout,
-                application_name=f"atlasgate-audit{'-reader' if self.readonly else ''} {self.prefix}",
-            )
+            conn = psycopg.connect(self.dsn, autocommit=True, **self._defaults())
         except psycopg.Error as exc:
             raise AuditError(f"{self.location}: cannot connect: {_reason(exc)}") from None
         try:
@@ -206,6 +201,16 @@ class PostgresLogStore:
             raise AuditError(f"{self.location}: cannot configure the connection: {_reason(exc)}") from None
         self._conn = conn
         return conn
+
+    def _defaults(self) -> dict[str, Any]:
+        """Connection parameters the DSN leaves unset."""
+        given = conninfo_to_dict(self.dsn)
+        role = "atlasgate-audit-reader" if self.readonly else "atlasgate-audit"
+        defaults = {
+            "connect_timeout": self.connect_timeout,
+            "application_name": f"{role} {self.prefix}",
+        }
+        return {key: value for key, value in defaults.items() if key not in given}
 
     def _require_durable_commit(self, conn: psycopg.Connection[Any]) -> None:
         setting = conn.execute("SHOW synchronous_commit").fetchone()
