@@ -131,11 +131,30 @@ class Event:
         return self._nested
 
 
+_PARTS: dict[str, tuple[str, ...]] = {}
+
+
+def _parts(name: str) -> tuple[str, ...]:
+    """Split a field name once; Events reuse a small vocabulary of names."""
+    parts = _PARTS.get(name)
+    if parts is None:
+        parts = tuple(name.lstrip("@").split("."))
+        if len(_PARTS) < 65_536:
+            _PARTS[name] = parts
+    return parts
+
+
 def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     """Turn dotted keys into nested dicts; ``@timestamp`` becomes ``timestamp``."""
     root: dict[str, Any] = {}
     for name, value in flat.items():
-        parts = name.lstrip("@").split(".")
+        parts = _parts(name)
+        if len(parts) == 2:
+            child = root.get(parts[0])
+            if not isinstance(child, dict):
+                child = root[parts[0]] = {}
+            child[parts[1]] = value
+            continue
         node = root
         for part in parts[:-1]:
             child = node.get(part)
