@@ -114,8 +114,8 @@ EXTRACTION: list[tuple[str, str, float, str]] = [
      r" (?:this|that|here)|first (?:message|instructions?|prompt)|developer (?:message"
      r"|instructions?)|configuration|guidelines you follow)\b", 0.85, "AML.T0056"),
     ("system_prompt_request",
-     r"\b(?:what were you told|what are your (?:initial |original |hidden |secret )?"
-     r"(?:instructions|rules|directives)|how were you (?:configured|instructed|prompted)"
+     r"\b(?:what were you told|what are your (?:initial |original |hidden |secret |system )?"
+     r"(?:instructions|rules|directives)\s*(?:[?.!]|$)|how were you (?:configured|instructed|prompted)"
      r"|output (?:the|all) (?:text|words) above|repeat (?:everything|all|the words) (?:above"
      r"|before|from the (?:start|beginning))|verbatim)\b", 0.7, "AML.T0056"),
     ("tool_discovery",
