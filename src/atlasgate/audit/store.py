@@ -78,7 +78,12 @@ BatchBuilder = Callable[[TreeState], tuple[Sequence[EntryRow], TreeState]]
 @runtime_checkable
 class SharedLogStore(LogStore, Protocol):
     def append_on_head(self, build: BatchBuilder) -> None:
-        """Lock the tree head, build the batch on it, write rows and new head in one commit."""
+        """Lock the tree head, build the batch on it, write rows and new head in one commit.
+
+        ``build`` runs inside the transaction, so it may read the store (the leaf hashes
+        other writers appended); it may be called more than once, and only the result of
+        the last call is written.
+        """
 
     def claim_signer(self, key_fingerprint: str, origin: str) -> None:
         """Record the log's signing key and origin, or raise AuditError if they differ."""
