@@ -1,8 +1,8 @@
 """The shared decision-log store: tables in PostgreSQL that several gateway replicas append to.
 
 Every batch is one transaction that locks the single tree-head row (``SELECT … FOR
-UPDATE``), builds the batch on the head it finds, inserts the entries with ``COPY`` and
-moves the head forward. Replicas therefore take turns: sequence numbers stay unique and
+UPDATE``), builds the batch on the head it finds, and inserts the entries and moves the head
+forward in one statement. Replicas therefore take turns: sequence numbers stay unique and
 contiguous, and the hash chain and Merkle tree stay one, whichever replica wrote last.
 When a replica wrote the last batch itself it first tries one statement that inserts the
 batch only if the head has not moved since (its row lock serialises it the same way),
@@ -154,18 +154,19 @@ class PostgresLogStore:
         self._checkpoints = f"{p}checkpoints"
         self._head = f"{p}tree_head"
         self._signer = f"{p}signer"
-        self._copy_entries = (
-            f"COPY {p}entries (seq, decision_id, leaf_hash, entry) FROM STDIN (FORMAT BINARY)"
-        )
-        self._append_if_unmoved_sql = f"""
+        append = """
             WITH head AS (
                 UPDATE {p}tree_head SET size = %(size)s, last_leaf = %(last)s, nodes = %(nodes)s
-                WHERE id = 1 AND size = %(old_size)s AND last_leaf = %(old_last)s
+                WHERE id = 1{condition}
                 RETURNING 1)
             INSERT INTO {p}entries (seq, decision_id, leaf_hash, entry)
             SELECT * FROM unnest(%(seqs)s::bigint[], %(ids)s::text[],
                                  %(leaves)s::bytea[], %(entries)s::bytea[])
             WHERE EXISTS (SELECT 1 FROM head)"""
+        self._append_sql = append.format(p=p, condition="")
+        self._append_if_unmoved_sql = append.format(
+            p=p, condition=" AND size = %(old_size)s AND last_leaf = %(old_last)s"
+        )
         conn = self._connect()
         try:
             if readonly:
@@ -297,15 +298,7 @@ class PostgresLogStore:
                 head = self._checked_head(cursor, cursor.fetchone())
                 self._contended = known is not None and head != known
                 rows, state = build(head)
-                if rows:
-                    with cursor.copy(self._copy_entries) as copy:
-                        copy.set_types(["int8", "text", "bytea", "bytea"])
-                        for row in rows:
-                            copy.write_row(row)
-                cursor.execute(
-                    f"UPDATE {self._head} SET size = %s, last_leaf = %s, nodes = %s WHERE id = 1",
-                    (state.size, state.last_leaf, b"".join(state.nodes)),
-                )
+                self._insert(conn, self._append_sql, rows, state)
         except psycopg.Error as exc:
             self._known_head = None
             raise AuditError(f"{self.location}: cannot write decision log: {_reason(exc)}") from None
@@ -326,22 +319,40 @@ class PostgresLogStore:
         When this process wrote last, which is the common case, that is the whole append.
         Otherwise nothing is written and the caller takes the lock and rebuilds the batch.
         """
-        seqs, ids, leaves, data = zip(*rows, strict=True)
-        cursor = conn.execute(
+        inserted = self._insert(
+            conn,
             self._append_if_unmoved_sql,
+            rows,
+            state,
+            old_size=known.size,
+            old_last=known.last_leaf,
+        )
+        return inserted == len(rows)
+
+    def _insert(
+        self,
+        conn: psycopg.Connection[Any],
+        sql: str,
+        rows: Sequence[tuple[int, str, bytes, bytes]],
+        state: TreeState,
+        **condition: object,
+    ) -> int:
+        """Insert ``rows`` and move the head to ``state`` in one statement; rows inserted."""
+        seqs, ids, leaves, data = zip(*rows, strict=True) if rows else ((), (), (), ())
+        cursor = conn.execute(
+            sql,
             {
                 "size": state.size,
                 "last": state.last_leaf,
                 "nodes": b"".join(state.nodes),
-                "old_size": known.size,
-                "old_last": known.last_leaf,
                 "seqs": list(seqs),
                 "ids": list(ids),
                 "leaves": list(leaves),
                 "entries": list(data),
+                **condition,
             },
         )
-        return cursor.rowcount == len(rows)
+        return cursor.rowcount
 
     def _checked_head(self, cursor: psycopg.Cursor[Any], row: tuple[Any, ...] | None) -> TreeState:
         """The locked head; a malformed one is rebuilt from the stored leaf hashes."""
