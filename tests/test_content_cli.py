@@ -63,3 +63,17 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
     assert both.exit_code != 0
     assert "not both" in both.output
     assert "Traceback" not in result.output + missing.output + both.output
+
+
+def test_config_detector_settings_apply_and_errors_name_the_file(tmp_path: Path) -> None:
+    good = tmp_path / "gateway.yaml"
+    good.write_text("detectors:\n  pii: {enabled: false}\n  leakage: {canaries: [ZEBRA-42]}\n")
+    result = run("--config", str(good), "--response", "mail a@example.com ZEBRA-42")
+    assert result.exit_code == 0, result.output
+    assert "BLOCK (content-leakage-block)" in result.output
+    assert "email" not in result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("detectors:\n  pii: {enabled: maybe}\n")
+    failed = run("--config", str(bad), "x")
+    assert failed.exit_code != 0
+    assert f"{bad}: detectors.pii.enabled" in failed.output

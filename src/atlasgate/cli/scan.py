@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from atlasgate.errors import AtlasGateError
+from atlasgate.errors import AtlasGateError, ConfigError
 
 _ACTIONS = ("ALLOW", "LOG", "CONSTRAIN", "REVIEW", "BLOCK")
 
@@ -112,6 +112,10 @@ def scan(text: str | None, file: str | None, as_json: bool, response: bool,
             leak["canaries"] = [*(leak.get("canaries") or []), *canaries]
             detectors["leakage"] = leak
         inspector = ContentInspector(detectors)
+    except ConfigError as exc:
+        if exc.path is None and config_path is not None:
+            exc = ConfigError(exc.reason, config_path)
+        raise click.ClickException(str(exc)) from None
     except AtlasGateError as exc:
         raise click.ClickException(str(exc)) from None
     phase = "response" if response else "request"
