@@ -200,3 +200,11 @@ def test_window_rescans_do_not_repeat_the_same_judgement(inspector: ContentInspe
     assert len(rules) == 1
     assert rules[0].span is not None
     assert text[rules[0].span[0]:rules[0].span[1]].startswith("Ignore all previous instructions")
+
+
+def test_response_redaction_is_not_undone_by_restoring(inspector: ContentInspector) -> None:
+    state = PlaceholderState()
+    state.placeholder("EMAIL", "me@example.com")  # redacted from the caller's request
+    out, _ = scan_stream(inspector, chunks("Hi [EMAIL_1], I also know bob@example.org.", 4),
+                         redact=True, placeholder_state=state, restore_mapping=state.mapping)
+    assert out == "Hi me@example.com, I also know [EMAIL_2]."

@@ -57,7 +57,9 @@ class StreamScanner:
 
     ``redact``: replace PII/secret/leakage spans in released text with placeholders
     from ``placeholder_state``. ``restore_mapping``: the caller's request-side
-    placeholders to put back (reversible redaction). Finding spans are offsets into
+    placeholders to put back (reversible redaction), copied when the scanner is
+    created so that placeholders added while redacting this response are never
+    restored. Finding spans are offsets into
     the whole text the upstream streamed, at ``location``.
     """
 
@@ -78,7 +80,9 @@ class StreamScanner:
         self.location = location
         self.redact = redact
         self.state = placeholder_state if placeholder_state is not None else PlaceholderState()
-        self.restore_mapping = restore_mapping or {}
+        # A snapshot: placeholders this stream's own redaction adds to the caller's
+        # state must stay redacted, even when the state's mapping was passed here.
+        self.restore_mapping = dict(restore_mapping or {})
         self.max_hold = max_hold
         self.max_key_hold = max_key_hold
         self.rescan_every = rescan_every
