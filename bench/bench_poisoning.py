@@ -12,6 +12,7 @@ cleanlab, the reference for label issues, runs on the very same batches.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 import warnings
@@ -231,15 +232,17 @@ def run(repeats: int, resamples: int, seed: int) -> None:
     learn_seconds: dict[str, float] = defaultdict(float)
     check_seconds: dict[str, list[float]] = defaultdict(list)
     tamper: dict[str, list[bool]] = defaultdict(list)
+    alarms: dict[str, int] = defaultdict(int)
     settings = CheckSettings()
     for name, loader in DATASETS.items():
         frame = loader(as_frame=True).frame
         classes = sorted(frame[LABEL].unique())
-        for _ in range(repeats):
+        for split_no in range(repeats):
             base, pool = split(frame, rng)
             t0 = time.perf_counter()
             profile = Profile.learn(base, LABEL, seed=int(rng.integers(1 << 30)))
             learn_seconds[name] += time.perf_counter() - t0
+            print(f"  {name}: split {split_no + 1}/{repeats}", file=sys.stderr, flush=True)
 
             check = partial(timed_check, profile, settings, check_seconds[name])
 
@@ -247,6 +250,9 @@ def run(repeats: int, resamples: int, seed: int) -> None:
                 subset = pool.iloc[rng.choice(len(pool), int(0.6 * len(pool)), replace=False)]
                 report = check(subset.reset_index(drop=True))
                 tallies[(name, "clean resample")].add(report.flagged_rows(), set(), report.decision)
+                for finding in report.findings:
+                    if finding.strength != "weak":
+                        alarms[f"{name}: {finding.check} ({finding.strength})"] += 1
             for rate in (0.01, 0.05, 0.10, 0.20):
                 batch, truth = flip_labels(pool, rate, rng, classes)
                 report = check(batch)
@@ -290,6 +296,11 @@ def run(repeats: int, resamples: int, seed: int) -> None:
             for label, ok in manifest_tamper(base, rng).items():
                 tamper[label].append(ok)
     print_tables(tallies, learn_seconds, check_seconds, tamper, repeats, resamples)
+    print("\nFindings of moderate or strong strength on clean resamples (count)")
+    for key, count in sorted(alarms.items()):
+        print(f"  {key:<50}{count}")
+    if not alarms:
+        print("  none")
 
 
 def print_tables(tallies, learn_seconds, check_seconds, tamper, repeats, resamples) -> None:

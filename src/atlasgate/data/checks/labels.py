@@ -4,13 +4,20 @@ Confident-learning style, but the model is trained on the trusted baseline, so t
 batch's probabilities are out-of-sample without cross-validating poisoned rows into
 the model. A row is suspect when the model gives its label less probability than
 clean baseline rows almost ever get, and is as sure of another class as it usually
-is on clean rows of that class. Agreement of the row's nearest neighbours in the
-batch is reported as a second, independent opinion.
+is on clean rows of that class. A second opinion comes from the batch itself: a
+logistic regression cross-validated over the batch must also give the label less
+than even odds, which removes rows that are merely unusual for the baseline.
+Agreement of the row's nearest neighbours in the batch is reported alongside.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 from sklearn.neighbors import NearestNeighbors
 
 from atlasgate.data.checks.context import BatchView
@@ -19,6 +26,7 @@ from atlasgate.data.stats import binomial_excess
 from atlasgate.data.techniques import BY_CHECK
 
 NEIGHBOURS = 10
+SECOND_OPINION = 0.5
 
 
 def label_flips(view: BatchView) -> list[DataFinding]:
@@ -35,6 +43,9 @@ def label_flips(view: BatchView) -> list[DataFinding]:
     p_label = proba[np.arange(known.size), y]
     p_predicted = proba[np.arange(known.size), predicted]
     suspect = (predicted != y) & (p_label < model.low) & (p_predicted >= 0.5 * model.confidence[predicted])
+    second = _batch_opinion(view.matrix[known], y, len(model.classes))
+    if second is not None:
+        suspect &= second[np.arange(known.size), y] < SECOND_OPINION
     rows = known[suspect]
     if rows.size == 0:
         return []
@@ -59,7 +70,8 @@ def label_flips(view: BatchView) -> list[DataFinding]:
         DataFinding(
             check="label_flips",
             test="confident learning with a baseline-trained model (out-of-sample "
-            "probabilities, per-class thresholds); binomial test against the clean rate",
+            "probabilities, per-class thresholds) confirmed by a batch cross-validated "
+            "logistic regression; binomial test against the clean rate",
             techniques=BY_CHECK["label_flips"],
             strength=strength,
             explanation=f"{rows.size} row(s) ({share:.1%}) carry a label the baseline model "
@@ -73,6 +85,23 @@ def label_flips(view: BatchView) -> list[DataFinding]:
             detail={"suggested": {int(rows[i]): classes[predicted[suspect][i]] for i in order[:50]}},
         )
     ]
+
+
+def _batch_opinion(matrix: np.ndarray, y: np.ndarray, k: int) -> np.ndarray | None:
+    """Out-of-fold class probabilities from the batch alone, or None if it is too small."""
+    counts = np.bincount(y, minlength=k)
+    present = np.flatnonzero(counts)
+    folds = int(min(5, counts[present].min())) if present.size else 0
+    if present.size < 2 or folds < 2:
+        return None
+    out = np.zeros((y.size, k))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for train, test in splitter.split(matrix, y):
+            model = LogisticRegression(C=0.5, max_iter=1000).fit(matrix[train], y[train])
+            out[np.ix_(test, model.classes_)] = model.predict_proba(matrix[test])
+    return out
 
 
 def _neighbour_agreement(
