@@ -112,3 +112,14 @@ def test_a_bad_detector_setting_fails_at_start(make_gateway) -> None:  # type: i
 
     with pytest.raises(ConfigError, match=r"detectors\.pii: unknown key"):
         make_gateway(detectors={"pii": {"colour": "blue"}})
+
+
+def test_restore_never_puts_back_what_was_redacted_from_the_answer(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(detectors={"pii": {"restore": True}}, policy={"include_defaults": False, "rules": [
+        {"id": "redact-in", "condition": 'detection.pii.count > 0 && api.method == "chat"',
+         "action": "CONSTRAIN", "constraint": {"redact": "findings"}},
+        {"id": "redact-out", "phase": "response", "condition": "detection.pii.count > 0",
+         "action": "CONSTRAIN", "constraint": {"redact": "findings"}}]})
+    # The sample echoes the request; its own e-mail comes back, nothing else is revealed.
+    answer = ask(gw, f"write to {EMAIL}")
+    assert EMAIL in answer

@@ -35,6 +35,7 @@ class ContentStage:
         self.method = method
         self.request_findings: list[Finding] = []
         self.placeholders = PlaceholderState()
+        self._request_values: dict[str, str] = {}
 
     async def inspect_request(self, body: dict[str, Any]) -> None:
         self.request_findings = self.inspector.inspect_request(body, self.method)
@@ -53,13 +54,16 @@ class ContentStage:
         redacted = self.inspector.redact(body, self.request_findings, self.placeholders)
         if redacted is not body:
             self.x.modified.append(f"redacted {len(self.placeholders.mapping)} span(s) in request")
+        # Only what the caller itself sent may come back; values redacted from the
+        # answer later share the placeholder numbering but must stay redacted.
+        self._request_values = dict(self.placeholders.mapping)
         return redacted
 
     @property
     def restore_mapping(self) -> dict[str, str]:
         """Reversible redaction: this caller's own values go back into its own answer."""
         settings = self.x.snapshot.config.detectors.get("pii", {})
-        return self.placeholders.mapping if settings.get("restore") else {}
+        return self._request_values if settings.get("restore") else {}
 
     async def inspect_response(self, data: dict[str, Any]) -> list[Finding]:
         findings = self.inspector.inspect_response(data, self.method)
