@@ -16,6 +16,7 @@ def config() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 def check(file: str) -> None:
     """Validate FILE and every policy it loads; print a summary or each error with its line."""
+    from atlasgate.audit.stores import describe_store
     from atlasgate.config.load import load_config
     from atlasgate.errors import AtlasGateError
     from atlasgate.gateway.runtime import Snapshot
@@ -40,4 +41,4 @@ def check(file: str) -> None:
     sigma = len(snapshot.sigma.rules) if snapshot.sigma else 0
     click.echo(f"  sigma        {sigma} rules")
     click.echo(f"  datasets     {', '.join(snapshot.datasets) or 'none'}")
-    click.echo(f"  decision log {cfg.audit.store} at {cfg.audit.path}")
+    click.echo(f"  decision log {describe_store(cfg.audit)}")
