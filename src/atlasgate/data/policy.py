@@ -128,8 +128,12 @@ def _rule(raw: Any, index: int, name: str, line: int | None) -> DataRule:
         raise DataError(f"{where}: strength must be one of {', '.join(STRENGTHS)}", name, line)
     try:
         action = Action.parse(str(raw.get("action", "")))
-    except ValueError as exc:
-        raise DataError(f"{where}: {exc}", name, line) from None
+    except ValueError:
+        raise DataError(
+            f"{where}: unknown action {raw.get('action')!r}; expected ALLOW, REVIEW or BLOCK",
+            name,
+            line,
+        ) from None
     if action not in ACTIONS:
         raise DataError(f"{where}: a data batch can only be ALLOW, REVIEW or BLOCK", name, line)
     try:

@@ -44,6 +44,7 @@ MAX_ATOMS = 32
 RANGE_MARGIN = 0.05
 MAX_CONSTRAINTS = 200
 SPECTRAL_Z = 6.0
+MAX_MODEL_ROWS = 20_000
 
 
 @dataclass
@@ -112,8 +113,12 @@ class Profile:
         text = {c.name: _text_stats(frame[c.name]) for c in feature_cols if c.kind == TEXT}
         encoder = Encoder.learn(frame, feature_cols)
         matrix = encoder.transform(frame)
-        novelty_model = NoveltyModel.learn(matrix, quantile=novelty_quantile, seed=seed)
-        label_model = LabelModel.learn(matrix, y, seed=seed) if y is not None else None
+        # Fitted models learn from a sample of a very large baseline; summaries and
+        # hashes always cover every row.
+        fit = _sample(len(frame), seed)
+        fit_y = y[fit] if y is not None else None
+        novelty_model = NoveltyModel.learn(matrix[fit], quantile=novelty_quantile, seed=seed)
+        label_model = LabelModel.learn(matrix[fit], fit_y, seed=seed) if fit_y is not None else None
         centres = (
             [matrix[y == k].mean(axis=0).round(6).tolist() for k in range(len(classes))]
             if y is not None
@@ -143,7 +148,7 @@ class Profile:
             row_hashes=frozenset(hashes),
             created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             source=source,
-            extra={"spectral_rate": _spectral_rates(matrix, y, len(classes))},
+            extra={"spectral_rate": _spectral_rates(matrix[fit], fit_y, len(classes))},
         )
 
     # ---- the interface the model-access defence reads ------------------------------
@@ -382,7 +387,8 @@ def _order_constraints(frame: pd.DataFrame, numeric: dict[str, dict[str, Any]]) 
     names = [n for n, s in numeric.items() if s["max"] > s["min"] and s["missing"] == 0]
     if len(names) < 2:
         return []
-    matrix = np.column_stack([numeric_values(frame[n]) for n in names])
+    full = np.column_stack([numeric_values(frame[n]) for n in names])
+    matrix = full[_sample(full.shape[0], 0)]
     found: list[tuple[float, str, str]] = []
     for i in range(len(names)):
         a = matrix[:, i : i + 1]
@@ -393,7 +399,15 @@ def _order_constraints(frame: pd.DataFrame, numeric: dict[str, dict[str, Any]]) 
                 gap = float(np.median((matrix[:, j] - matrix[:, i]) / (np.std(matrix[:, j]) + 1e-12)))
                 found.append((gap, names[i], names[j]))
     found.sort()
-    return [(a, b) for _, a, b in found[:MAX_CONSTRAINTS]]
+    index = {name: i for i, name in enumerate(names)}
+    held = [(a, b) for _, a, b in found if np.all(full[:, index[a]] <= full[:, index[b]])]
+    return held[:MAX_CONSTRAINTS]
+
+
+def _sample(n: int, seed: int) -> np.ndarray:
+    if n <= MAX_MODEL_ROWS:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, MAX_MODEL_ROWS, replace=False))
 
 
 def _spectral_rates(matrix: np.ndarray, y: np.ndarray | None, k: int) -> list[float]:
