@@ -84,3 +84,20 @@ def test_manifest_and_verify(files, tmp_path):
     bad = runner.invoke(data, ["verify-manifest", str(tmp_path / "m.json")])
     assert bad.exit_code == 1
     assert "changed: base.csv" in bad.output
+
+
+def test_manifest_signs_with_the_gateway_key_from_the_config(tmp_path):
+    root = tmp_path / "ds"
+    root.mkdir()
+    (root / "a.csv").write_text("x\n1\n")
+    (tmp_path / "gateway.yaml").write_text("audit:\n  signing_key: keys/gateway.pem\n")
+    result = CliRunner().invoke(
+        data,
+        ["manifest", str(root), "-o", str(tmp_path / "m.json"), "--config", str(tmp_path / "gateway.yaml")],
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "keys" / "gateway.pem").exists()
+    verified = CliRunner().invoke(
+        data, ["verify-manifest", str(tmp_path / "m.json"), "--key", str(tmp_path / "keys" / "gateway.pem")]
+    )
+    assert verified.exit_code == 0, verified.output
