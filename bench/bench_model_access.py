@@ -526,7 +526,8 @@ def benign_streams(
 ) -> list[tuple[str, list[np.ndarray]]]:
     """(kind, list of requests) per key; each request is an (n, d) batch."""
     X, y = victim.X_test, victim.y_test
-    noise = 0.02 * (victim.high - victim.low)
+    noise = 0.05 * victim.X_train.std(axis=0)  # small measurement noise, per feature
+    lows, highs = victim.X_train.min(axis=0), victim.X_train.max(axis=0)
     streams = []
     kinds = ("natural", "noisy", "one-class", "batch")
     for i in range(keys):
@@ -536,7 +537,7 @@ def benign_streams(
         picks = rng.choice(pool, size=min(length, pool.size), replace=False)
         rows = X[picks].astype(float)
         if kind == "noisy":
-            rows = np.clip(rows + rng.normal(0, noise, rows.shape), victim.low, victim.high)
+            rows = np.clip(rows + rng.normal(0, 1, rows.shape) * noise, lows, highs)
         requests: list[np.ndarray] = []
         if kind == "batch":
             for start in range(0, len(rows), 20):

@@ -247,3 +247,20 @@ def test_text_inputs_get_minhash_similarity() -> None:
     assert probing[-1][f.SIMILARITY] > 0.8
     assert probing[-1][f.STATEFUL] is True
     assert plain[-1][f.STATEFUL] is False
+
+
+def test_training_rows_are_recognised_after_a_float32_round_trip(tmp_path: Path) -> None:
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    frame = pd.DataFrame(X[:200], columns=[f"f{i}" for i in range(X.shape[1])])
+    frame["label"] = y[:200]
+    with threadpool_limits(limits=1):
+        register("cancer", frame, "label", tmp_path)
+    monitor = monitor_for({"registry": str(tmp_path)})
+    sent = X[:5].astype(np.float32).astype(float)
+    assert not np.array_equal(sent, X[:5])
+    members = feed(monitor, sent, model="cancer")[-1]
+    assert members[f.MEMBERSHIP_HITS] == 5
+    outsiders = feed(monitor, X[300:305], key="other", model="cancer")[-1]
+    assert outsiders[f.MEMBERSHIP_HITS] == 0

@@ -223,8 +223,8 @@ class ModelAccessMonitor:
             if ood is not None and ood[i]:
                 bits |= OOD
             if model is not None:
-                digest = model.row_hash(raw)
-                if digest in model.profile.row_hashes:
+                digest = model.training_row_hash(raw)
+                if digest is not None:
                     bits |= MEMBER
                     hits.append(digest)
                     state.anchors.append([row, 0])

@@ -119,8 +119,24 @@ class RegisteredModel:
         return hashing.hash_row(self.profile.salt, self.profile.features, self.numeric_names,
                                 row.tolist())
 
+    def training_row_hash(self, row: np.ndarray) -> str | None:
+        """The row's hash if it is a training row, else None.
+
+        A value that went through float32 on the caller's side (17.99 arrives as
+        17.989999771118164) is also tried at 7 significant digits, float32's precision.
+        """
+        digest = self.row_hash(row)
+        if digest in self.profile.row_hashes:
+            return digest
+        rounded = np.array([float(f"{v:.7g}") for v in row.tolist()])
+        if not np.array_equal(rounded, row):
+            digest = self.row_hash(rounded)
+            if digest in self.profile.row_hashes:
+                return digest
+        return None
+
     def is_training_row(self, row: np.ndarray) -> bool:
-        return self.row_hash(row) in self.profile.row_hashes
+        return self.training_row_hash(row) is not None
 
 
 def check_name(name: str) -> str:
