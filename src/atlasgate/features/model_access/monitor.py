@@ -322,7 +322,11 @@ class ModelAccessMonitor:
         out[f.BURST_FLAG] = burst >= settings.burst
         coverage = len(state.regions) / model.regions.shape[0]
         out[f.COVERAGE] = round(coverage, 4)
-        out[f.EXTRACTION_PROGRESS] = round(model.progress(coverage), 4)
+        progress = model.progress(coverage)
+        if state.classes and model.classes:
+            # a copy cannot agree with the model beyond the classes its answers contained
+            progress = min(progress, len(state.classes) / model.classes)
+        out[f.EXTRACTION_PROGRESS] = round(progress, 4)
 
     # ---- state --------------------------------------------------------------------------
 
