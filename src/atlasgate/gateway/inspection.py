@@ -47,7 +47,8 @@ class ContentStage:
             self.x.event.update(fields)
         else:
             self.x.response_fields.update(fields)
-        self.x.event.add_techniques(t for f in findings for t in f.techniques)
+        # Techniques enter atlas.techniques through the rules that act on findings;
+        # a weak finding stays evidence in the log's findings, not an accusation.
         self.x.findings += findings_record(findings, phase)
 
     def redact_request(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +167,6 @@ class ContentStage:
     async def _decide(self, findings: list[Finding], new: list[Finding]) -> bool:
         x = self.x
         x.response_fields.update(self.inspector.event_fields(findings))
-        x.event.add_techniques(t for f in new for t in f.techniques)
         x.findings += findings_record(new, "response")
         decision = await x.decide("response")
         if decision.action is Action.ALLOW:
