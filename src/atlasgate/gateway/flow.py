@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from atlasgate import event as ev
 from atlasgate.auth import Identity
@@ -38,6 +38,8 @@ from atlasgate.policy.constraints import validate as validate_constraint
 from atlasgate.policy.decision import Action, Decision
 
 log = logging.getLogger("atlasgate")
+
+T = TypeVar("T")
 
 
 class Rejected(Exception):
@@ -104,16 +106,17 @@ class Exchange:
         self.event[ev.API_MODEL] = model
         await self.gateway.windows.enrich(self.event, time.time())
 
-    async def detect(self, detector: str, work: Awaitable[None]) -> None:
+    async def detect(self, detector: str, work: Awaitable[T]) -> T | None:
         """Run a detector stage; an exception follows ``fail_mode`` instead of crashing."""
         try:
-            await work
+            return await work
         except Exception as exc:
             log.exception("detector %s failed", detector)
             if self.snapshot.config.fail_mode == "closed":
                 await self.reject(503, f"detector {detector} failed; request refused "
                                   "(fail_mode=closed)", "detector_error", rule="detector.error")
             self.event[f"detection.{detector}.error"] = type(exc).__name__
+            return None
 
     async def decide(self, phase: str = "request") -> Decision:
         """Run the policy; a failing rule follows ``fail_mode`` instead of crashing."""

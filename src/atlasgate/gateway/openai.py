@@ -90,9 +90,7 @@ async def finish(x: Exchange, response: UpstreamResponse, content: ContentStage 
             x.event.update(answer)
             findings: list[Finding] = []
             if content is not None:
-                async def inspect() -> None:
-                    findings.extend(await content.inspect_response(data))
-                await x.detect("content", inspect())
+                findings = await x.detect("content", content.inspect_response(data)) or []
             response_decision = await x.decide("response")
             if response_decision.action in (Action.BLOCK, Action.REVIEW):
                 await x.reject(403, "response withheld by policy: "
