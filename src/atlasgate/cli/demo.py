@@ -87,8 +87,12 @@ Try:  curl -s {base}/v1/chat/completions -H 'Authorization: Bearer {user_key}' \
     scenario = None
     if not no_traffic:
         scenario = asyncio.create_task(run_scenario(base, user_key, samples))
-        scenario.add_done_callback(lambda _: (table.flush(), console.print(
-            "[dim]scenario done; still serving — press Ctrl-C to stop[/]")))
+
+        def scenario_done(_: object) -> None:
+            table.flush()
+            console.print("[dim]scenario done; still serving — press Ctrl-C to stop[/]")
+
+        scenario.add_done_callback(scenario_done)
     try:
         await task
     finally:

@@ -25,12 +25,12 @@ class Section(BaseModel):
 
 class Listen(Section):
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
+    port: int = Field(default=8080, ge=0, le=65535)
 
 
 class Limits(Section):
-    max_body_bytes: int = Field(1_048_576, gt=0)
-    max_json_depth: int = Field(64, gt=0, le=10_000)
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    max_json_depth: int = Field(default=64, gt=0, le=10_000)
 
 
 class KeySpec(Section):
@@ -95,7 +95,7 @@ class Upstreams(Section):
 class Features(Section):
     windows: list[Duration] = [60.0, 300.0, 3600.0]
     default_window: Duration = 300.0
-    max_keys: int = Field(100_000, gt=0)
+    max_keys: int = Field(default=100_000, gt=0)
 
     @model_validator(mode="after")
     def _default_in_windows(self) -> Features:
@@ -168,8 +168,8 @@ class DatasetSpec(Section):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     profile: str = Field(min_length=1, description="profile.json from `atlasgate data profile`")
     checks: dict[str, Any] = {}
-    max_batch_bytes: int = Field(64 * 1024 * 1024, gt=0)
-    accept_dir: str | None = Field(None, description="where accepted batches are written")
+    max_batch_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    accept_dir: str | None = Field(default=None, description="where accepted batches are written")
 
 
 class ExporterSpec(Section):

@@ -35,7 +35,7 @@ class RequestWindows:
 
     async def enrich(self, event: Event, now: float) -> None:
         counts = await self.store.hit(self.key_for(event), now, self.windows)
-        fields = {}
+        fields: dict[str, float] = {}
         for (count_name, rate_name), count in zip(self._names, counts, strict=True):
             active = min(count.window, max(1.0, now - count.first_seen))
             fields[count_name] = count.count

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from atlasgate import event as ev
 from atlasgate.auth import Identity
@@ -99,12 +99,21 @@ class Exchange:
         except BadRequest as exc:
             await self.reject(exc.status, exc.message, exc.code, rule=f"input.{exc.code}",
                               param=exc.param)
-            raise AssertionError("unreachable") from None
 
     async def describe(self, model: str | None, fields: dict[str, Any]) -> None:
         self.event.update(fields)
         self.event[ev.API_MODEL] = model
         await self.gateway.windows.enrich(self.event, time.time())
+
+    async def admit(self, model: str | None, fields: dict[str, Any] | None = None) -> Decision:
+        """Describe, decide and enforce for a request with no detectors of its own."""
+        await self.describe(model, fields or {})
+        await self.decide()
+        return await self.enforce()
+
+    async def model_not_found(self, message: str) -> NoReturn:
+        await self.reject(404, message, "model_not_found", rule="input.model_not_found",
+                          param="model" if self.protocol == "openai" else None)
 
     async def detect(self, detector: str, work: Awaitable[T]) -> T | None:
         """Run a detector stage; an exception follows ``fail_mode`` instead of crashing."""
@@ -212,7 +221,7 @@ class Exchange:
     # --- outcomes ---------------------------------------------------------------------
 
     async def reject(self, status: int, message: str, code: str, *, rule: str | None = None,
-                     param: str | None = None, techniques: tuple[str, ...] = ()) -> None:
+                     param: str | None = None, techniques: tuple[str, ...] = ()) -> NoReturn:
         """Record the decision, send the protocol's error body, and end the request."""
         if rule is not None or self.decision is None:
             self.decision = Decision(self.event[ev.EVENT_ID], Action.BLOCK, rule or code,

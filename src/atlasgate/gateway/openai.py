@@ -40,9 +40,7 @@ async def generate(x: Exchange, upstream_path: str, fields_of: Any) -> None:
         await x.reject(exc.status, exc.message, exc.code, rule=f"input.{exc.code}", param=exc.param)
     upstream = x.snapshot.openai_upstream(model)
     if upstream is None:
-        await x.reject(404, f"the model '{model}' does not exist or is not served by this gateway",
-                       "model_not_found", rule="input.model_not_found", param="model")
-    assert upstream is not None
+        await x.model_not_found(f"the model '{model}' does not exist or is not served by this gateway")
     await x.describe(model, fields)
     x.event[ev.API_UPSTREAM] = upstream.name
     inspector = x.snapshot.content
@@ -161,9 +159,7 @@ def _content_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, by
 
 async def list_models(x: Exchange) -> None:
     await x.authenticate()
-    await x.describe(None, {})
-    await x.decide()
-    await x.enforce()
+    await x.admit(None)
     created = int(x.snapshot.loaded_at)
     models = [{"id": name, "object": "model", "created": created, "owned_by": upstream.name}
               for name, upstream in x.snapshot.openai_by_model.items()]
@@ -177,12 +173,8 @@ async def retrieve_model(x: Exchange, name: str) -> None:
     await x.authenticate()
     upstream = x.snapshot.openai_by_model.get(name)
     if upstream is None:
-        await x.reject(404, f"the model '{name}' does not exist", "model_not_found",
-                       rule="input.model_not_found")
-    assert upstream is not None
-    await x.describe(name, {})
-    await x.decide()
-    await x.enforce()
+        await x.model_not_found(f"the model '{name}' does not exist")
+    await x.admit(name)
     await x.record(200)
     await send_json(x.send, 200, {"id": name, "object": "model",
                                   "created": int(x.snapshot.loaded_at), "owned_by": upstream.name},

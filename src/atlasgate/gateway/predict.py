@@ -23,9 +23,7 @@ async def predict(x: Exchange, name: str, version: str) -> None:
     body = await x.read_json()
     upstream = x.snapshot.predict_by_name.get(name)
     if upstream is None:
-        await x.reject(404, f"model '{name}' is not served by this gateway", "model_not_found",
-                       rule="input.model_not_found")
-    assert upstream is not None
+        await x.model_not_found(f"model '{name}' is not served by this gateway")
     try:
         fields = fields_of(body)
     except normalize.BadRequest as exc:
@@ -71,12 +69,8 @@ async def model_status(x: Exchange, name: str, version: str) -> None:
     await x.authenticate()
     upstream = x.snapshot.predict_by_name.get(name)
     if upstream is None:
-        await x.reject(404, f"model '{name}' is not served by this gateway", "model_not_found",
-                       rule="input.model_not_found")
-    assert upstream is not None
-    await x.describe(name, {})
-    await x.decide()
-    await x.enforce()
+        await x.model_not_found(f"model '{name}' is not served by this gateway")
+    await x.admit(name)
     remote = upstream.upstream_model or name
     url = upstream.base_url + (f"/v1/models/{remote}" if version == "v1" else f"/v2/models/{remote}")
     try:
