@@ -96,6 +96,8 @@ def backdoor_trigger(view: BatchView) -> list[DataFinding]:
 def _items(view: BatchView, labels: np.ndarray) -> tuple[list[Item], int]:
     profile, frame = view.profile, view.frame
     k = len(profile.classes)
+    counts = np.asarray(profile.class_counts, dtype=float)
+    priors = counts / max(counts.sum(), 1.0)
     n, m = profile.rows, view.m
     min_rows = view.settings.min_pattern_rows
     items: list[Item] = []
@@ -111,7 +113,8 @@ def _items(view: BatchView, labels: np.ndarray) -> tuple[list[Item], int]:
             mask = finite & (values == value)
             atom = atoms.get(repr(float(value)))
             joint = atom["classes"] if atom and atom.get("classes") else [0] * k
-            found, t = _test(mask, labels, joint, k, n, m, min_rows)
+            marginal = atom["count"] if atom else 0
+            found, t = _test(mask, labels, joint, marginal, priors, n, m, min_rows)
             tests += k
             if found:
                 items.append(Item(name, f"{name} = {value:g}", t, *found))
@@ -124,7 +127,9 @@ def _items(view: BatchView, labels: np.ndarray) -> tuple[list[Item], int]:
             if count < min_rows:
                 continue
             mask = (values == value).to_numpy()
-            found, t = _test(mask, labels, per_class.get(value, [0] * k), k, n, m, min_rows)
+            joint = per_class.get(value, [0] * k)
+            marginal = stats["counts"].get(value, 0)
+            found, t = _test(mask, labels, joint, marginal, priors, n, m, min_rows)
             tests += k
             if found:
                 items.append(Item(name, f"{name} = {value!r}", t, *found))
@@ -135,7 +140,8 @@ def _test(
     mask: np.ndarray,
     labels: np.ndarray,
     joint: list[int],
-    k: int,
+    marginal: int,
+    priors: np.ndarray,
     n: int,
     m: int,
     min_rows: int,
@@ -144,14 +150,16 @@ def _test(
     with_value = with_value[with_value >= 0]
     if with_value.size < min_rows:
         return None, -1
-    counts = np.bincount(with_value, minlength=k)
+    counts = np.bincount(with_value, minlength=priors.size)
     t = int(np.argmax(counts))
     observed = int(counts[t])
     if observed < min_rows or observed / with_value.size < MIN_CONCENTRATION:
         return None, t
-    # Populated baseline cells carry their own sampling error (about the square root of
-    # the count); two standard errors are added so that noise in them is not a trigger.
-    expected = m * (joint[t] + 0.5 + 2.0 * math.sqrt(joint[t])) / (n + 1)
+    # A baseline cell count carries its own sampling error (about its square root), so
+    # two standard errors are added; a sparse cell is expected to hold at least what the
+    # value's and the label's own frequencies predict, so that sparsity is not a trigger.
+    base = max(joint[t] + 2.0 * math.sqrt(joint[t]), marginal * priors[t])
+    expected = m * (base + 0.5) / (n + 1)
     lift = observed / expected
     if lift < MIN_LIFT:
         return None, t
