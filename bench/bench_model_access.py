@@ -495,7 +495,7 @@ def run_membership(kind: str, caller: Caller, victim: Victim, rng: np.random.Gen
         if kind == "mi-blackbox":
             attack = MembershipInferenceBlackBox(classifier, attack_model_type="rf")
             attack.fit(xm[:size], ym[:size], xo[:size], yo[:size])
-            accuracy = float(np.mean(attack.infer(targets_x, targets_y) == truth))
+            accuracy = float(np.mean(np.ravel(attack.infer(targets_x, targets_y)) == truth))
         else:
             hsj = {
                 "norm": 2,
@@ -507,14 +507,13 @@ def run_membership(kind: str, caller: Caller, victim: Victim, rng: np.random.Gen
             }
             attack = LabelOnlyDecisionBoundary(classifier)
             attack.calibrate_distance_threshold(xm[:size], ym[:size], xo[:size], yo[:size], **hsj)
-            accuracy = float(np.mean(attack.infer(targets_x, targets_y, **hsj) == truth))
+            accuracy = float(np.mean(np.ravel(attack.infer(targets_x, targets_y, **hsj)) == truth))
     except Budget:
         pass
     caught = caller.flagged_at()
-    hashes = {victim.X_train[i].tobytes() for i in members}
-    probed = sum(
-        1 for row in caller.sent[: caught or len(caller.sent)] if row.astype(float).tobytes() in hashes
-    )
+    known = victim.X_train[members].astype(np.float32)  # ART sends float32 values
+    probed = sum(1 for row in caller.sent[: caught or len(caller.sent)]
+                 if (np.abs(known - row.astype(np.float32)).max(axis=1) == 0).any())
     return Outcome(caught, len(caller.sent), float(probed), accuracy)
 
 
