@@ -233,6 +233,7 @@ def run(repeats: int, resamples: int, seed: int) -> None:
     check_seconds: dict[str, list[float]] = defaultdict(list)
     tamper: dict[str, list[bool]] = defaultdict(list)
     alarms: dict[str, int] = defaultdict(int)
+    hints: dict[str, int] = defaultdict(int)
     settings = CheckSettings()
     for name, loader in DATASETS.items():
         frame = loader(as_frame=True).frame
@@ -250,6 +251,7 @@ def run(repeats: int, resamples: int, seed: int) -> None:
                 subset = pool.iloc[rng.choice(len(pool), int(0.6 * len(pool)), replace=False)]
                 report = check(subset.reset_index(drop=True))
                 tallies[(name, "clean resample")].add(report.flagged_rows(), set(), report.decision)
+                hints[name] += bool(report.by_check("class_shift"))
                 for finding in report.findings:
                     if finding.strength != "weak":
                         alarms[f"{name}: {finding.check} ({finding.strength})"] += 1
@@ -296,6 +298,9 @@ def run(repeats: int, resamples: int, seed: int) -> None:
             for label, ok in manifest_tamper(base, rng).items():
                 tamper[label].append(ok)
     print_tables(tallies, learn_seconds, check_seconds, tamper, repeats, resamples)
+    print("\nclass_shift findings of any strength on clean resamples (for comparison)")
+    for name in DATASETS:
+        print(f"  {name:<14}{hints[name] / max(repeats * resamples, 1):.0%}")
     print("\nFindings of moderate or strong strength on clean resamples (count)")
     for key, count in sorted(alarms.items()):
         print(f"  {key:<50}{count}")

@@ -22,13 +22,16 @@ from atlasgate.data.stats import (
 )
 from atlasgate.data.techniques import BY_CHECK
 
+HINT_ALPHA = 0.05
+
 
 def class_shift(view: BatchView) -> list[DataFinding]:
     """Class balance: an omnibus chi-square and one test per class against the rest.
 
     Per-class tests (Holm-corrected) have more power for the usual poisoning shape,
     one class thinned or inflated. A change of at least ``class_min_relative_change``
-    is always reported; it only holds the batch when it is also significant.
+    is reported as a weak hint when its corrected p-value is below 0.05, and holds the
+    batch only at the check's significance level.
     """
     labels = view.labels
     profile = view.profile
@@ -60,6 +63,8 @@ def class_shift(view: BatchView) -> list[DataFinding]:
     worst = min(moved, key=lambda c: (per_class[c], -abs(relative[c])))
     change = float(relative[worst])
     p_value = float(min(omnibus, per_class[worst]))
+    if p_value >= HINT_ALPHA:
+        return []
     strength = settings.strength(p_value, True, abs(change) >= 2.5 * threshold)
     described = ", ".join(
         f"class {profile.classes[c]!r} {base_share[c]:.1%} → {batch_share[c]:.1%} "
