@@ -742,7 +742,7 @@ def main(argv: list[str] | None = None) -> int:
             attacks = (
                 list(runs)
                 if victim.name == "digits"
-                else ["hsj", "copycat-uniform", "copycat-natural", "mi-blackbox"]
+                else ["hsj", "copycat-uniform", "copycat-natural", "mi-blackbox", "label-only"]
             )
             for attack in attacks:
                 row = Row(attack, victim.name)
