@@ -264,3 +264,20 @@ def test_training_rows_are_recognised_after_a_float32_round_trip(tmp_path: Path)
     assert members[f.MEMBERSHIP_HITS] == 5
     outsiders = feed(monitor, X[300:305], key="other", model="cancer")[-1]
     assert outsiders[f.MEMBERSHIP_HITS] == 0
+
+
+def test_a_declared_huge_shape_allocates_nothing_large() -> None:
+    monitor = monitor_for({})
+
+    async def go() -> Event:
+        event = Event({"event.id": "e", "client.key_id": "k", "api.model": "m",
+                       "ml.instance_count": 1, "ml.feature_count": 10**12})
+        await monitor.observe(event, {"inputs": [{"shape": [1, 10**12], "datatype": "FP32",
+                                                  "data": [1.0]}]}, "v2")
+        wide = Event({"event.id": "w", "client.key_id": "k2", "api.model": "m"})
+        await monitor.observe(wide, {"instances": [[0.0] * 5000]}, "v1")
+        return event
+
+    event = asyncio.run(go())
+    assert event[f.COMPUTE_WINDOW] == 10**12
+    assert monitor.memory_bytes() < 1_000_000

@@ -45,6 +45,7 @@ MAX_PENDING = 256
 MAX_RECORDS = 4096
 ONLINE_SAMPLES = 512
 _NO_STOP = np.empty(0, dtype=np.int64)
+MAX_WIDTH = 4096  # widest input of an unregistered model that gets stream features
 MAX_VALUE = 1e15  # inputs beyond this are clipped so that distances stay finite in float32
 
 
@@ -115,7 +116,10 @@ class ModelAccessMonitor:
             instances = rows.shape[0] if rows is not None else 0
         width = rows.shape[1] if rows is not None else int(event.get(ev.ML_FEATURES) or 0)
         mismatch = model is not None and rows is not None and width != model.width
-        dims = model.regions.shape[1] if model is not None else width
+        if model is not None:
+            dims = model.regions.shape[1]
+        else:  # the buffer's width comes from real rows only, never from a declared shape
+            dims = rows.shape[1] if rows is not None and rows.shape[1] <= MAX_WIDTH else 0
         state = self._state(event, dims)
         settings = self.settings
         state.expire(now - settings.window)
@@ -131,7 +135,7 @@ class ModelAccessMonitor:
         out[f.COMPUTE_WINDOW] = state.compute
         out[f.CONCURRENT] = state.in_flight(now, settings.inflight_ttl, ev.HTTP_STATUS)
         alarms = 0
-        if rows is not None and not mismatch and state.buffer.shape[1] == dims:
+        if rows is not None and dims and not mismatch and state.buffer.shape[1] == dims:
             alarms = self._observe_rows(state, self._view(model, model_name, width), rows, now, out,
                                         event.get(ev.EVENT_ID))
         elif rows is None and (texts := text_instances(body, version)) is not None:
