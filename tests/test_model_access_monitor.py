@@ -281,3 +281,16 @@ def test_a_declared_huge_shape_allocates_nothing_large() -> None:
     event = asyncio.run(go())
     assert event[f.COMPUTE_WINDOW] == 10**12
     assert monitor.memory_bytes() < 1_000_000
+
+
+def test_reload_picks_up_newly_registered_models(iris_registry: Path, tmp_path: Path) -> None:
+    monitor = monitor_for({"registry": str(tmp_path)})
+    assert feed(monitor, [[5.1, 3.5, 1.4, 0.2]])[-1][f.REGISTERED] is False
+    config = build_config({"detectors": {"model_access": {"registry": str(iris_registry)}}},
+                          ConfigOrigin(None, Path.cwd(), None))
+    monitor.reload(config)
+    assert feed(monitor, [[5.1, 3.5, 1.4, 0.2]])[-1][f.REGISTERED] is True
+    bad = build_config({"detectors": {"model_access": {"buffer": 1}}}, ConfigOrigin(None, Path.cwd(), None))
+    with pytest.raises(ConfigError):
+        monitor.reload(bad)
+    assert monitor.models  # the running settings are kept

@@ -95,6 +95,23 @@ class ModelAccessMonitor:
         self._callers: OrderedDict[tuple[Any, Any, Any], CallerState] = OrderedDict()
         self._windows = (self.settings.window,)
 
+    def reload(self, config: GatewayConfig) -> None:
+        """New settings and registry (e.g. a model registered since start); callers' streams are kept.
+
+        Raises ConfigError and keeps the running settings when the new ones are bad.
+        """
+        settings = MonitorSettings.from_config(config)
+        try:
+            models = load_registry(settings.registry) if settings.enabled else {}
+        except AtlasGateError as exc:
+            raise ConfigError(f"detectors.model_access.registry: {exc}") from None
+        if settings.buffer != self.settings.buffer or settings.normality_samples != \
+                self.settings.normality_samples:
+            self._callers.clear()
+        self.settings, self.models = settings, models
+        self._views = {}
+        self._windows = (settings.window,)
+
     def __len__(self) -> int:
         return len(self._callers)
 
