@@ -202,3 +202,33 @@ def test_odd_inputs_get_no_stream_fields_and_no_error(guarded: RunningGateway) -
     event = guarded.entries[-1]["event"]
     assert "api.input_similarity_score" not in event
     assert "detection.model_access.error" not in event
+
+
+def test_art_hopskipjump_is_caught_and_then_refused(guarded: RunningGateway, split) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("art", reason="the ART attack needs the bench extra: pip install -e '.[bench]'")
+    from art.attacks.evasion import HopSkipJump
+    from art.estimators.classification import BlackBoxClassifier
+
+    statuses: list[int] = []
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        out = np.full((x.shape[0], 10), 0.1)
+        for i, row in enumerate(x):
+            if len(statuses) >= 150:
+                break
+            status, body = ask(guarded, row)
+            statuses.append(status)
+            if status == 200:
+                out[i] = body["predictions"][0]
+        return out
+
+    classifier = BlackBoxClassifier(predict, (64,), 10, clip_values=(0.0, 16.0))
+    x0 = split["X_test"][11:12].astype(np.float32)
+    HopSkipJump(classifier, targeted=False, max_iter=2, max_eval=50, init_eval=10, init_size=10,
+                verbose=False).generate(x=x0)
+    entries = guarded.entries[-len(statuses):]
+    caught = first_flagged(entries)
+    assert caught is not None
+    assert caught <= 25
+    assert 403 in statuses
+    assert statuses.index(403) < 40
