@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.datasets import load_breast_cancer, load_digits, load_wine
+from sklearn.datasets import load_breast_cancer, load_digits, load_wine, make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 from sklearn.preprocessing import StandardScaler
@@ -298,6 +298,7 @@ def run(repeats: int, resamples: int, seed: int) -> None:
             for label, ok in manifest_tamper(base, rng).items():
                 tamper[label].append(ok)
     print_tables(tallies, learn_seconds, check_seconds, tamper, repeats, resamples)
+    class_drop_at_scale(rng, settings)
     print("\nclass_shift findings of any strength on clean resamples (for comparison)")
     for name in DATASETS:
         print(f"  {name:<14}{hints[name] / max(repeats * resamples, 1):.0%}")
@@ -361,6 +362,37 @@ def print_tables(tallies, learn_seconds, check_seconds, tamper, repeats, resampl
             f"(cleanlab LR-CV per batch {cl:.3f} s, ratio check/cleanlab "
             f"{np.median(seconds) / max(cl, 1e-9):.2f})"
         )
+
+
+def class_drop_at_scale(rng: np.random.Generator, settings: CheckSettings) -> None:
+    """The minority-class drop where a test has the power to see it: 30,000-row batches."""
+    x, y = make_classification(
+        n_samples=90_000,
+        n_features=4,
+        n_informative=3,
+        n_redundant=0,
+        weights=[0.8, 0.2],
+        random_state=int(rng.integers(1 << 30)),
+    )
+    frame = pd.DataFrame(x, columns=["a", "b", "c", "d"]).round(4)
+    frame[LABEL] = y
+    base = frame.iloc[:30_000].reset_index(drop=True)
+    profile = Profile.learn(base, LABEL, seed=0)
+    print("\nMinority-class drop at scale (generated data, 30,000-row baseline and batches)")
+    for label, start in (("clean batch", 30_000), ("clean batch", 60_000)):
+        report = check_batch(profile, frame.iloc[start : start + 30_000].reset_index(drop=True), settings)
+        found = report.by_check("class_shift")
+        print(
+            f"  {label:<28} decision {report.decision.name:<7} class_shift: "
+            f"{found[0].strength if found else 'none'}"
+        )
+    for share in (0.05, 0.10, 0.20):
+        batch = frame.iloc[30_000:60_000].reset_index(drop=True)
+        batch = class_drop(batch, base, share, rng)
+        report = check_batch(profile, batch, settings)
+        found = report.by_check("class_shift")
+        text = found[0].explanation[:70] if found else "none"
+        print(f"  minority drop {share:.0%}{'':<13} decision {report.decision.name:<7} {text}")
 
 
 def main() -> None:

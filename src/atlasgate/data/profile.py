@@ -352,8 +352,11 @@ def _numeric_stats(values: np.ndarray, y: np.ndarray | None, k: int) -> dict[str
             per_class = np.bincount(y[mask], minlength=k).tolist() if y is not None else []
             atoms[repr(float(v))] = {"count": int(mask.sum()), "classes": per_class}
         stats["atoms"] = atoms
+        # A value not listed occurred at most this often (the list keeps the most frequent).
+        stats["atom_floor"] = int(counts_[repeated][order[-1]]) if int(repeated.sum()) > MAX_ATOMS else 1
     else:
         stats["atoms"] = {}
+        stats["atom_floor"] = 1
     return stats
 
 

@@ -36,7 +36,7 @@ class CheckSettings:
     psi_moderate: float = 0.1
     psi_strong: float = 0.25
     ks_moderate: float = 0.1
-    class_min_relative_change: float = 0.1
+    class_min_relative_change: float = 0.05
     min_pattern_rows: int = 3
     spectral_z: float = 6.0
     checks: tuple[str, ...] = ALL_CHECKS

@@ -113,7 +113,7 @@ def _items(view: BatchView, labels: np.ndarray) -> tuple[list[Item], int]:
             mask = finite & (values == value)
             atom = atoms.get(repr(float(value)))
             joint = atom["classes"] if atom and atom.get("classes") else [0] * k
-            marginal = atom["count"] if atom else 0
+            marginal = atom["count"] if atom else stats.get("atom_floor", 1)
             found, t = _test(mask, labels, joint, marginal, priors, n, m, min_rows)
             tests += k
             if found:
