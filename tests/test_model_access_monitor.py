@@ -294,3 +294,19 @@ def test_reload_picks_up_newly_registered_models(iris_registry: Path, tmp_path: 
     with pytest.raises(ConfigError):
         monitor.reload(bad)
     assert monitor.models  # the running settings are kept
+
+
+def test_window_counts_forget_old_queries(iris_registry: Path) -> None:
+    import time
+
+    monitor = monitor_for({"registry": str(iris_registry), "window": "1s"})
+    centre = np.array([6.0, 2.9, 4.5, 1.5])
+    rng = np.random.default_rng(6)
+    before = feed(monitor, centre + rng.normal(0, 0.01, (8, 4)), key="prober")[-1]
+    assert before[f.KNN_HITS] >= 3
+    time.sleep(2.1)
+    after = feed(monitor, [[5.0, 3.4, 1.5, 0.2]], key="prober")[-1]
+    assert after[f.QUERIES] == 1
+    assert after[f.KNN_HITS] == 0
+    assert after[f.INSTANCES_WINDOW] == 1
+    assert after[f.STATEFUL] is False

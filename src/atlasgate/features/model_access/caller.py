@@ -1,9 +1,9 @@
 """The bounded state of one caller's query stream against one model.
 
 Memory per caller is fixed by the settings: a ring buffer of recent distinct
-inputs (float32), their fingerprints, the last minimum distances, and per-query
-flags for the sliding window. Counters are kept running so that one query costs
-O(buffer) vector work and O(1) Python work, whatever the caller's history.
+inputs (float32), their fingerprints, the last minimum distances, and per-second
+counts for the sliding window. Counters are kept running so that one
+query costs O(buffer) vector work and O(1) Python work, whatever the caller's history.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ class CallerState:
         "position",
         "prints",
         "regions",
-        "requests",
         "seen",
         "seen_order",
         "text",
+        "total",
         "widths",
     )
 
@@ -53,9 +53,9 @@ class CallerState:
         self.seen: set[int] = set()
         self.seen_order: deque[int] = deque()
         self.text: Any = None  # a text.TextBuffer once the caller sends text
-        self.flags: deque[tuple[float, int]] = deque()
+        self.flags: deque[list[int]] = deque()  # per-second buckets, see "sliding window"
         self.counts = dict.fromkeys(_BITS, 0)
-        self.requests: deque[tuple[float, int, int]] = deque()  # (time, instances, compute)
+        self.total = 0
         self.instances = 0
         self.compute = 0
         self.mins: deque[float] = deque(maxlen=samples)
@@ -74,47 +74,52 @@ class CallerState:
         self.buffer = np.zeros((self.buffer.shape[0], width), dtype=np.float32)
 
     # ---- sliding window ---------------------------------------------------------------
+    # One bucket per second with activity: [second, queries, one count per flag bit,
+    # instances, compute]. A caller costs at most one bucket per second of the window,
+    # whatever its rate.
+
+    def _bucket(self, now: float) -> list[int]:
+        second = int(now)
+        buckets = self.flags
+        if buckets and buckets[-1][0] == second:
+            return buckets[-1]
+        bucket = [second] + [0] * (3 + len(_BITS))
+        buckets.append(bucket)
+        return bucket
 
     def expire(self, horizon: float) -> None:
-        flags, counts = self.flags, self.counts
-        while flags and flags[0][0] < horizon:
-            _, bits = flags.popleft()
-            for bit in _BITS:
-                if bits & bit:
-                    counts[bit] -= 1
-        requests = self.requests
-        while requests and requests[0][0] < horizon:
-            _, instances, compute = requests.popleft()
-            self.instances -= instances
-            self.compute -= compute
+        buckets, counts = self.flags, self.counts
+        while buckets and buckets[0][0] + 1 <= horizon:
+            bucket = buckets.popleft()
+            self.total -= bucket[1]
+            for index, bit in enumerate(_BITS):
+                counts[bit] -= bucket[2 + index]
+            self.instances -= bucket[-2]
+            self.compute -= bucket[-1]
         if len(self.widths) > 1:
             for width, seen in list(self.widths.items()):
                 if seen < horizon:
                     del self.widths[width]
 
-    def add_request(self, now: float, instances: int, compute: int, limit: int) -> None:
-        self.requests.append((now, instances, compute))
+    def add_request(self, now: float, instances: int, compute: int) -> None:
+        bucket = self._bucket(now)
+        bucket[-2] += instances
+        bucket[-1] += compute
         self.instances += instances
         self.compute += compute
-        if len(self.requests) > limit:
-            _, old_instances, old_compute = self.requests.popleft()
-            self.instances -= old_instances
-            self.compute -= old_compute
 
-    def record(self, now: float, bits: int, limit: int) -> None:
-        self.flags.append((now, bits))
-        for bit in _BITS:
+    def record(self, now: float, bits: int) -> None:
+        bucket = self._bucket(now)
+        bucket[1] += 1
+        self.total += 1
+        for index, bit in enumerate(_BITS):
             if bits & bit:
+                bucket[2 + index] += 1
                 self.counts[bit] += 1
-        if len(self.flags) > limit:
-            _, old = self.flags.popleft()
-            for bit in _BITS:
-                if old & bit:
-                    self.counts[bit] -= 1
 
     @property
     def queries(self) -> int:
-        return len(self.flags)
+        return self.total
 
     # ---- exact repeats ----------------------------------------------------------------
 
@@ -171,6 +176,6 @@ class CallerState:
     def memory_bytes(self) -> int:
         """Approximate bytes held: the fixed arrays plus the variable-size tables."""
         size = self.buffer.nbytes + self.norms.nbytes + self.prints.nbytes
-        size += 100 * len(self.seen) + 72 * len(self.flags)
-        size += 64 * (len(self.regions) + len(self.pairs) + len(self.mins) + len(self.requests))
+        size += 100 * len(self.seen) + 200 * len(self.flags)
+        size += 64 * (len(self.regions) + len(self.pairs) + len(self.mins))
         return size

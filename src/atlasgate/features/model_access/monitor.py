@@ -40,7 +40,6 @@ from atlasgate.features.model_access.text import NEAR, TextBuffer, signature, te
 from atlasgate.features.store import StateStore
 
 LOG5 = math.log(5.0)
-MAX_FLAGS = 4096
 MAX_PENDING = 256
 MAX_RECORDS = 4096
 ONLINE_SAMPLES = 512
@@ -141,7 +140,7 @@ class ModelAccessMonitor:
         settings = self.settings
         state.expire(now - settings.window)
         state.start(event.get(ev.EVENT_ID) or str(now), now, event)
-        state.add_request(now, instances, instances * max(width, 1), MAX_FLAGS)
+        state.add_request(now, instances, instances * max(width, 1))
         state.widths[width] = now
         if len(state.widths) > 64:
             state.widths.pop(next(iter(state.widths)))
@@ -222,7 +221,7 @@ class ModelAccessMonitor:
         for i in range(rows.shape[0]):
             raw = rows[i]
             if state.is_repeat(hash(raw.tobytes()), limit):
-                state.record(now, REPEAT, MAX_FLAGS)
+                state.record(now, REPEAT)
                 continue
             row = space[i].astype(np.float32)
             bits = DISTINCT
@@ -264,7 +263,7 @@ class ModelAccessMonitor:
             state.push(row, fingerprint)
             if bits & (KNN | PRINT | OOD | MEMBER):
                 alarms += 1
-            state.record(now, bits, MAX_FLAGS)
+            state.record(now, bits)
         self._stream_fields(state, view, out, best_similarity, best_knn)
         if model is not None and event_id is not None:
             state.pending[event_id] = (seen_regions, hits)
@@ -283,7 +282,7 @@ class ModelAccessMonitor:
         alarms = 0
         for text in texts[: settings.max_instances]:
             if state.is_repeat(hash(text), 4 * settings.buffer):
-                state.record(now, REPEAT, MAX_FLAGS)
+                state.record(now, REPEAT)
                 continue
             sig = signature(text)
             similarity = buffer.most_similar(sig) if buffer.filled else None
@@ -294,7 +293,7 @@ class ModelAccessMonitor:
                     bits |= KNN
                     alarms += 1
             buffer.push(sig)
-            state.record(now, bits, MAX_FLAGS)
+            state.record(now, bits)
         counts = state.counts
         out[f.QUERIES] = state.queries
         out[f.DISTINCT_INPUTS] = counts[DISTINCT]
