@@ -289,8 +289,7 @@ def _classes(labels: np.ndarray | None) -> tuple[list[Any], np.ndarray | None]:
         return [], None
     keys = np.array([_plain(v) for v in labels], dtype=object)
     as_text = np.array([str(v) for v in keys])
-    uniques, first, y = np.unique(as_text, return_index=True, return_inverse=True)
-    del uniques
+    _, first, y = np.unique(as_text, return_index=True, return_inverse=True)
     return [keys[i] for i in first], y
 
 

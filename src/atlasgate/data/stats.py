@@ -7,7 +7,6 @@ accounting for the baseline's own sample size.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -116,9 +115,3 @@ def robust_z(values: np.ndarray) -> np.ndarray:
     mad = float(np.median(np.abs(values - median))) * 1.4826
     scale = mad if mad > 1e-9 else (float(np.std(values)) or 1.0)
     return (values - median) / scale
-
-
-def cramers_v(statistic: float, n: int, dof: int) -> float:
-    if n <= 0 or dof <= 0:
-        return 0.0
-    return math.sqrt(statistic / (n * dof))
