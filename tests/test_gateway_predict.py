@@ -101,3 +101,28 @@ def test_request_count_escalates_from_allow_to_log_to_constrain(make_gateway, sa
     counts = [e["event"]["api.request_count"] for e in gw.entries[-8:]]
     assert counts == list(range(1, 9))
     assert gw.entries[-1]["event"]["api.request_rate"] > 1
+
+
+def test_throttle_answers_429_with_retry_after(make_gateway, samples) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(policy=_rules({
+        "id": "slow-down", "condition": 'api.method == "predict" && api.request_count > 2',
+        "action": "CONSTRAIN", "constraint": {"throttle": "30s"}, "atlas": ["AML.T0034"]}))
+    statuses = [http("POST", f"{gw.url}/v1/models/sample-digits:predict",
+                     orjson.dumps({"instances": rows(samples)})) for _ in range(3)]
+    assert [r.status for r in statuses] == [200, 200, 429]
+    assert statuses[-1].headers["retry-after"] == "30"
+    assert gw.entries[-1]["outcome"]["status"] == 429
+
+
+def test_noise_keeps_the_label_hides_the_scores_and_is_repeatable(make_gateway, samples) -> None:  # type: ignore[no-untyped-def]
+    plain = samples.classifier.predict_proba(rows(samples, 3)).tolist()
+    gw = make_gateway(policy=_rules({
+        "id": "blur", "condition": 'api.method == "predict"', "action": "CONSTRAIN",
+        "constraint": {"noise": 0.05}, "atlas": ["AML.T0024.002"]}))
+    first = predict_v1(gw, rows(samples, 3))[1]["predictions"]
+    again = predict_v1(gw, rows(samples, 3))[1]["predictions"]
+    assert first == again  # asking again does not average the noise away
+    for clean, noisy in zip(plain, first, strict=True):
+        assert noisy != clean
+        assert noisy.index(max(noisy)) == clean.index(max(clean))
+        assert abs(sum(noisy) - 1) < 1e-6

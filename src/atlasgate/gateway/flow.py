@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable
 from dataclasses import replace
@@ -208,6 +209,11 @@ class Exchange:
         if decision.action is Action.BLOCK:
             await self.reject(403, "request blocked by policy: " + "; ".join(decision.reasons),
                               "policy_blocked")
+        throttle = decision.constraints.get("throttle")
+        if throttle:
+            retry = max(1, math.ceil(throttle))
+            await self.reject(429, f"too many requests; retry after {retry}s ({decision.rule})",
+                              "rate_limited", headers=[(b"retry-after", str(retry).encode())])
         delay = decision.constraints.get("delay")
         if delay:
             await asyncio.sleep(delay)
@@ -221,7 +227,8 @@ class Exchange:
     # --- outcomes ---------------------------------------------------------------------
 
     async def reject(self, status: int, message: str, code: str, *, rule: str | None = None,
-                     param: str | None = None, techniques: tuple[str, ...] = ()) -> NoReturn:
+                     param: str | None = None, techniques: tuple[str, ...] = (),
+                     headers: list[tuple[bytes, bytes]] | None = None) -> NoReturn:
         """Record the decision, send the protocol's error body, and end the request."""
         if rule is not None or self.decision is None:
             self.decision = Decision(self.event[ev.EVENT_ID], Action.BLOCK, rule or code,
@@ -229,7 +236,7 @@ class Exchange:
                                      policy_revision=self.snapshot.policy.revision)
         await self.record(status, error=code)
         await send_json(self.send, status, error_body(self.protocol, status, message, code, param),
-                        self.decision_headers())
+                        [*self.decision_headers(), *(headers or ())])
         raise Rejected(code)
 
     def decision_headers(self) -> list[tuple[bytes, bytes]]:

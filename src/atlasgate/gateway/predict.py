@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 
 from atlasgate import event as ev
+from atlasgate.features.model_access.constraints import apply_noise
 from atlasgate.gateway import normalize
 from atlasgate.gateway.flow import Exchange
 from atlasgate.gateway.http import send_bytes
@@ -56,6 +57,8 @@ async def predict(x: Exchange, name: str, version: str) -> None:
             response_decision = await x.decide("response")
             constraint = constraints.combine([decision.constraints, response_decision.constraints])
             changed = constraints.constrain_predict_response(data, constraint)
+            if constraint.get("noise") and not constraint.get("top1"):
+                changed += apply_noise(data, constraint["noise"], x.gateway.noise_secret)
             if changed:
                 x.modified += changed
                 payload = orjson.dumps(data)

@@ -8,12 +8,14 @@ assignment, so a request never sees half of an old policy and half of a new one.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib.util
 import logging
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from atlasgate.audit.log import DecisionLog
@@ -109,6 +111,7 @@ class Gateway:
         self.exporters = [JsonlExporter(spec.path) for spec in config.exporters]
         self.observers.extend(self.exporters)
         self.model_access = _model_access_monitor(config, self.store)
+        self.noise_secret = b""
         self.started = False
 
     async def start(self) -> None:
@@ -117,6 +120,7 @@ class Gateway:
         await self.upstream.start()
         if self.decision_log is None:
             self.decision_log = await DecisionLog.open(self.snapshot.config.audit)
+        self.noise_secret = _noise_secret(self.snapshot.config)
         self.started = True
 
     async def close(self) -> None:
@@ -140,6 +144,13 @@ class Gateway:
             message = f"reload failed, keeping policy revision {self.snapshot.policy.revision}: {exc}"
             log.error(message)
             return False, message
+        if self.model_access is not None:
+            try:
+                self.model_access.reload(snapshot.config)
+            except ConfigError as exc:
+                message = f"reload failed, keeping policy revision {self.snapshot.policy.revision}: {exc}"
+                log.error(message)
+                return False, message
         self.snapshot = snapshot
         for exporter in self.exporters:
             exporter.reopen()
@@ -173,6 +184,17 @@ def _model_access_monitor(config: GatewayConfig, store: StateStore) -> Any:
     from atlasgate.features.model_access.monitor import ModelAccessMonitor
 
     return ModelAccessMonitor(config, store)
+
+
+def _noise_secret(config: GatewayConfig) -> bytes:
+    """Output noise is keyed by the signing key, so every replica adds the same noise to the
+    same answer and repeating a question cannot average it away."""
+    try:
+        key = Path(config.audit.signing_key).read_bytes()
+    except OSError:
+        key = os.urandom(32)
+        log.warning("signing key unreadable; output noise uses a per-process secret")
+    return hashlib.sha256(b"atlasgate/noise\0" + key).digest()
 
 
 def _check_detector_names(config: GatewayConfig) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from atlasgate.features.model_access.constraints import CONSTRAINTS as MODEL_ACCESS_CONSTRAINTS
+
 Body = dict[str, Any]
 
 
@@ -54,6 +56,7 @@ CONSTRAINTS: dict[str, tuple[Callable[[Any], Any], Callable[[Any, Any], Any]]] =
     "round": (_non_negative_int, min),
     "delay": (_delay, max),
     "redact": (_redact, lambda a, b: a),
+    **MODEL_ACCESS_CONSTRAINTS,  # noise (AML.M0002), throttle (AML.M0004)
 }
 
 

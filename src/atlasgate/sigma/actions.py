@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from atlasgate.policy.constraints import CONSTRAINTS as POLICY_CONSTRAINTS
 from atlasgate.policy.decision import Action
 from atlasgate.sigma.dialect import parse_timespan
 
-CONSTRAINTS = frozenset({"cap_max_tokens", "drop_logprobs", "top1", "round", "redact"})
+CONSTRAINTS = frozenset(POLICY_CONSTRAINTS)
 _KEYS = frozenset({"action", "constraint", "for", "window"})
 
 
