@@ -43,6 +43,8 @@ def test_register_stores_profile_hashes_and_calibration_not_rows(iris_csv: Path,
     access = orjson.loads((folder / "access.json").read_bytes())
     assert access["knn_threshold"] > 0
     assert access["curve"][-1][1] > 0.8
+    assert 3 <= access["copy_queries"] <= 100  # iris is copied from a few dozen queries
+    assert f"a copy trained on about {access['copy_queries']} natural queries" in result.output
     listed = CliRunner().invoke(cli, ["model", "list", "--registry", str(registry)])
     assert listed.exit_code == 0
     assert listed.output.startswith("iris: 150 rows, 4 features")

@@ -28,7 +28,7 @@ KNN_QUANTILE = 0.001
 NORMALITY_QUANTILE = 0.01
 NORMALITY_MIN = 20
 NORMALITY_SAMPLES = 50
-CURVE_SIZES = (5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500)
+CURVE_SIZES = (3, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500)
 
 
 def calibrate(metric: np.ndarray, encoded: np.ndarray, labels: np.ndarray | None,
@@ -58,7 +58,7 @@ def calibrate(metric: np.ndarray, encoded: np.ndarray, labels: np.ndarray | None
         "streams": len(streams),
     }
     record.update(_fingerprint_calibration(metric, streams))
-    record["curve"] = _learning_curve(encoded, labels, regions, rng)
+    record["curve"], record["copy_queries"] = _learning_curve(encoded, labels, regions, rng)
     return record
 
 
@@ -135,14 +135,19 @@ def _fingerprint_calibration(encoded: np.ndarray, streams: list[np.ndarray]) -> 
 
 
 def _learning_curve(encoded: np.ndarray, labels: np.ndarray | None, regions: np.ndarray,
-                    rng: np.random.Generator) -> list[list[float]]:
-    """[coverage, fidelity] points: how far a copy trained on natural queries gets per coverage."""
+                    rng: np.random.Generator) -> tuple[list[list[float]], int | None]:
+    """[coverage, fidelity] points: how far a copy trained on natural queries gets per coverage.
+
+    Also the number of natural queries after which such a copy first agreed with the
+    model on 90% of held-out rows (None if it never did within the sizes tried): a model
+    copied in a handful of queries cannot be warned about in time by any stream monitor.
+    """
     from sklearn.linear_model import LogisticRegression
 
     n = encoded.shape[0]
     nearest = _nearest(encoded, regions)
     if labels is None or np.unique(labels).size < 2 or n < 40:
-        return [[0.0, 0.0], [1.0, 1.0]]
+        return [[0.0, 0.0], [1.0, 1.0]], None
     order = rng.permutation(n)
     held, pool = order[: n // 4], order[n // 4:]
     with warnings.catch_warnings():
@@ -150,6 +155,7 @@ def _learning_curve(encoded: np.ndarray, labels: np.ndarray | None, regions: np.
         victim = LogisticRegression(max_iter=300).fit(encoded, labels)
         truth = victim.predict(encoded[held])
         points = []
+        copy_queries: int | None = None
         for size in CURVE_SIZES:
             if size > pool.size:
                 break
@@ -164,6 +170,8 @@ def _learning_curve(encoded: np.ndarray, labels: np.ndarray | None, regions: np.
                 thief = LogisticRegression(max_iter=300).fit(encoded[chosen], answers)
                 fidelities.append(float(np.mean(thief.predict(encoded[held]) == truth)))
             points.append([float(np.mean(coverages)), float(np.mean(fidelities))])
+            if copy_queries is None and np.mean(fidelities) >= 0.9:
+                copy_queries = size
     points.sort()
     curve = [[0.0, 0.0]]
     best = 0.0
@@ -171,7 +179,7 @@ def _learning_curve(encoded: np.ndarray, labels: np.ndarray | None, regions: np.
         best = max(best, fidelity)
         if coverage > curve[-1][0]:
             curve.append([round(coverage, 4), round(best, 4)])
-    return curve
+    return curve, copy_queries
 
 
 def _nearest(encoded: np.ndarray, centres: np.ndarray) -> np.ndarray:
