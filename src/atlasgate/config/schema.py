@@ -104,6 +104,21 @@ class Features(Section):
         return self
 
 
+class StateSettings(Section):
+    """Where per-caller windows and Sigma correlations live: this process, or Redis for replicas."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = Field(default="atlasgate:", min_length=1)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"url must start with redis://, rediss:// or unix://, got {value!r}")
+        return value
+
+
 class RuleSpec(Section):
     id: str = Field(min_length=1)
     description: str = ""
@@ -184,6 +199,7 @@ class GatewayConfig(Section):
     keys: list[KeySpec] = []
     upstreams: Upstreams = Upstreams()
     features: Features = Features()
+    state: StateSettings = StateSettings()
     detectors: dict[str, dict[str, Any]] = {}
     policy: PolicySettings = PolicySettings()
     review: ReviewSettings = ReviewSettings()

@@ -161,7 +161,10 @@ class Exchange:
         engine = self.snapshot.sigma
         assert engine is not None
         now = time.time()
-        matches = engine.evaluate(self.event, now)
+        if self.gateway.shared_state:
+            matches = await engine.evaluate_async(self.event, now)
+        else:
+            matches = engine.evaluate(self.event, now)
         if not matches:
             return
         self.event["sigma.rules"] = [m.rule_id for m in matches]

@@ -56,9 +56,10 @@ async def predict(x: Exchange, name: str, version: str) -> None:
                 await x.detect("model_access", monitor.observe_response(x.event, data, version))
             response_decision = await x.decide("response")
             constraint = constraints.combine([decision.constraints, response_decision.constraints])
-            changed = constraints.constrain_predict_response(data, constraint)
+            changed = []
             if constraint.get("noise") and not constraint.get("top1"):
                 changed += apply_noise(data, constraint["noise"], x.gateway.noise_secret)
+            changed += constraints.constrain_predict_response(data, constraint)
             if changed:
                 x.modified += changed
                 payload = orjson.dumps(data)

@@ -100,11 +100,12 @@ class Gateway:
         store: StateStore | None = None, decision_log: DecisionLog | None = None,
     ) -> None:
         self.config_path = config_path
-        self.sigma_state = MemoryCorrelationState()
+        self.sigma_state = _correlation_state(config)
         self.snapshot = Snapshot.build(config, self.sigma_state)
-        self.store = store or MemoryStateStore(config.features.max_keys)
+        self.store = store or _state_store(config)
         self.windows = RequestWindows(config.features, self.store, self._sigma_windows())
         self.identity_actions = IdentityActions()
+        self.shared_state = config.state.backend == "redis"
         self.upstream = UpstreamClient()
         self.reviews = ReviewQueue()
         self.decision_log = decision_log
@@ -187,6 +188,24 @@ def _model_access_monitor(config: GatewayConfig, store: StateStore) -> Any:
     from atlasgate.features.model_access.monitor import ModelAccessMonitor
 
     return ModelAccessMonitor(config, store)
+
+
+def _state_store(config: GatewayConfig) -> StateStore:
+    settings = config.state
+    if settings.backend == "redis":
+        from atlasgate.features.redis_store import RedisStateStore
+
+        return RedisStateStore(settings.url, prefix=settings.prefix + "w:")
+    return MemoryStateStore(config.features.max_keys)
+
+
+def _correlation_state(config: GatewayConfig) -> Any:
+    settings = config.state
+    if settings.backend == "redis":
+        from atlasgate.sigma.redis_state import RedisCorrelationState
+
+        return RedisCorrelationState(settings.url, prefix=settings.prefix + "c:")
+    return MemoryCorrelationState()
 
 
 def _settle_heap() -> None:
