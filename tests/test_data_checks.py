@@ -292,3 +292,17 @@ def test_spectral_signature_points_at_a_noisy_trigger_cluster():
     assert len(set(finding.rows) - set(victims.tolist())) <= 2
     assert {"f5", "f6"} <= set(finding.features)
     assert finding.strength == "weak"
+
+
+def test_near_replays_of_training_rows_are_found(profile, split):
+    base, batch = split
+    rng = np.random.default_rng(4)
+    replays = base.sample(15, random_state=2).reset_index(drop=True)
+    for column in base.columns.drop("target"):
+        replays[column] = replays[column] + rng.normal(0, 0.01 * base[column].std(), 15)
+    assert not profile.near_matches(batch).any()
+    assert profile.near_matches(replays).all()
+    report = check_batch(profile, pd.concat([batch, replays], ignore_index=True))
+    [finding] = report.by_check("duplicates")
+    assert finding.detail["near_replayed_baseline_rows"] == 15
+    assert set(finding.rows) == set(range(len(batch), len(batch) + 15))

@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 SEPARATOR = "\x1f"
@@ -66,3 +67,43 @@ def hash_frame(
         else:
             columns.append([""] * len(frame))
     return [hash_values(salt, values) for values in zip(*columns, strict=True)]
+
+
+NEAR_TABLES = 8
+NEAR_PROJECTIONS = 8
+
+
+def near_projection(dimensions: int, radius: float, seed: int) -> dict[str, object]:
+    """Random projections for near-duplicate signatures (p-stable LSH, Datar et al. 2004).
+
+    The bucket width is twice the near radius: rows a tenth of that radius apart agree
+    on one of eight tables' eight buckets almost surely, rows at the radius rarely, and
+    rows at ordinary nearest-neighbour distances almost never.
+    """
+    rng = np.random.default_rng(seed)
+    width = 2.0 * radius if radius > 0 else 1.0
+    count = NEAR_TABLES * NEAR_PROJECTIONS
+    return {
+        "width": width,
+        "directions": rng.normal(size=(count, dimensions)).round(6).tolist(),
+        "offsets": rng.uniform(0.0, width, count).round(6).tolist(),
+    }
+
+
+def near_signatures(salt: bytes, matrix: np.ndarray, projection: dict[str, object]) -> list[tuple[str, ...]]:
+    """Per row, one salted hash per table of its bucket numbers along random directions."""
+    directions = np.asarray(projection["directions"], dtype=float)
+    offsets = np.asarray(projection["offsets"], dtype=float)
+    width = float(projection["width"])  # type: ignore[arg-type]
+    if matrix.shape[0] == 0 or directions.shape[0] == 0:
+        return [() for _ in range(matrix.shape[0])]
+    buckets = np.floor((matrix @ directions.T + offsets) / width).astype(np.int64)
+    out: list[tuple[str, ...]] = []
+    for r in range(matrix.shape[0]):
+        row = []
+        for t in range(NEAR_TABLES):
+            part = buckets[r, t * NEAR_PROJECTIONS : (t + 1) * NEAR_PROJECTIONS]
+            digest = hmac.new(salt, b"near%d" % t + part.tobytes(), hashlib.sha256).hexdigest()
+            row.append(digest[:DIGEST_HEX])
+        out.append(tuple(row))
+    return out

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from atlasgate.data import hashing
 from atlasgate.data.encoding import Encoder
@@ -66,6 +67,8 @@ class Profile:
     duplicates: dict[str, float]
     salt: bytes
     row_hashes: frozenset[str]
+    near_hashes: frozenset[str] = frozenset()
+    near_projection: dict[str, Any] = field(default_factory=dict)
     created: str = ""
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -84,6 +87,21 @@ class Profile:
         seed: int = 0,
     ) -> Profile:
         """Learn from trusted rows; ``label`` names the target column, or None if unlabelled."""
+        # Many small matrix products: BLAS threads only add contention, measured 12x
+        # slower on a busy 2-core machine.
+        with threadpool_limits(limits=1):
+            return cls._learn(frame, label, source, novelty_quantile, salt, seed)
+
+    @classmethod
+    def _learn(
+        cls,
+        frame: pd.DataFrame,
+        label: str | None,
+        source: str,
+        novelty_quantile: float,
+        salt: bytes | None,
+        seed: int,
+    ) -> Profile:
         if frame.shape[0] < 10:
             raise DataError(f"a baseline needs at least 10 rows, got {frame.shape[0]}", source)
         if label is not None and label not in frame.columns:
@@ -128,6 +146,9 @@ class Profile:
         numeric_names = frozenset(numeric)
         salt = salt if salt is not None else secrets.token_bytes(16)
         hashes = hashing.hash_frame(salt, features, numeric_names, frame)
+        radius = _near_radius(matrix[fit])
+        projection = hashing.near_projection(matrix.shape[1], radius, seed)
+        near = hashing.near_signatures(salt, matrix, projection)
         return cls(
             rows=int(frame.shape[0]),
             label=label,
@@ -143,9 +164,11 @@ class Profile:
             novelty_model=novelty_model,
             label_model=label_model,
             class_centres=centres,
-            duplicates=_duplicate_scale(matrix, hashes),
+            duplicates=_duplicate_scale(matrix, hashes, near, radius, seed),
             salt=salt,
             row_hashes=frozenset(hashes),
+            near_hashes=frozenset(h for row in near for h in row),
+            near_projection=projection,
             created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             source=source,
             extra={"spectral_rate": _spectral_rates(matrix[fit], fit_y, len(classes))},
@@ -176,6 +199,14 @@ class Profile:
 
     def hash_rows(self, frame: pd.DataFrame) -> list[str]:
         return hashing.hash_frame(self.salt, self.features, frozenset(self.numeric), frame)
+
+    def near_matches(self, frame: pd.DataFrame) -> np.ndarray:
+        """Which rows lie about as close to a training row as near-copies do (LSH)."""
+        if not self.near_projection:
+            return np.zeros(len(frame), dtype=bool)
+        matrix = self.encoder.transform(frame)
+        signatures = hashing.near_signatures(self.salt, matrix, self.near_projection)
+        return np.array([any(h in self.near_hashes for h in row) for row in signatures], dtype=bool)
 
     def contains(self, row: Mapping[str, Any] | Sequence[Any]) -> bool:
         """Whether this exact row was in the baseline."""
@@ -223,6 +254,8 @@ class Profile:
                 "method": "HMAC-SHA256 of canonical feature values, truncated to 128 bits",
                 "salt": self.salt.hex(),
                 "rows": sorted(self.row_hashes),
+                "near_projection": self.near_projection,
+                "near": sorted(self.near_hashes),
             },
             "extra": self.extra,
         }
@@ -273,6 +306,8 @@ class Profile:
                 duplicates={k: float(v) for k, v in record["duplicates"].items()},
                 salt=bytes.fromhex(record["hashing"]["salt"]),
                 row_hashes=frozenset(record["hashing"]["rows"]),
+                near_hashes=frozenset(record["hashing"].get("near", [])),
+                near_projection=record["hashing"].get("near_projection", {}),
                 created=record.get("created", ""),
                 source=record.get("source", ""),
                 extra=record.get("extra", {}),
@@ -412,6 +447,25 @@ def _sample(n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, MAX_MODEL_ROWS, replace=False))
 
 
+def _duplicate_sample(matrix: np.ndarray) -> np.ndarray:
+    n = matrix.shape[0]
+    return matrix if n <= 3000 else matrix[np.random.default_rng(0).choice(n, 3000, replace=False)]
+
+
+def _nearest_distances(sample: np.ndarray) -> np.ndarray:
+    sq = np.sum(sample**2, axis=1)
+    d2 = sq[:, None] - 2 * sample @ sample.T + sq[None, :]
+    np.fill_diagonal(d2, np.inf)
+    return np.sqrt(np.clip(d2.min(axis=1), 0, None))
+
+
+def _near_radius(matrix: np.ndarray) -> float:
+    """Half the 1st percentile of nearest-neighbour distances: closer than rows ever are."""
+    nearest = _nearest_distances(_duplicate_sample(matrix))
+    positive = nearest[nearest > 1e-9]
+    return float(np.quantile(positive, 0.01) * 0.5) if positive.size else 0.0
+
+
 def _spectral_rates(matrix: np.ndarray, y: np.ndarray | None, k: int) -> list[float]:
     """Per class, how often clean rows sit beyond the spectral cut on the class's own top direction."""
     from atlasgate.data.stats import robust_z
@@ -431,21 +485,30 @@ def _spectral_rates(matrix: np.ndarray, y: np.ndarray | None, k: int) -> list[fl
     return rates
 
 
-def _duplicate_scale(matrix: np.ndarray, hashes: list[str]) -> dict[str, float]:
-    """How often the baseline itself repeats rows, and the distance that counts as 'near'."""
+def _duplicate_scale(
+    matrix: np.ndarray, hashes: list[str], near: list[tuple[str, ...]], radius: float, seed: int
+) -> dict[str, float]:
+    """How often the baseline itself repeats rows, and the distance that counts as 'near'.
+
+    ``near_replay_rate`` is how often a fresh clean row shares a near signature with a
+    training row: measured between two halves of the baseline and doubled, since the
+    chance grows with the number of rows it is compared to.
+    """
     n = matrix.shape[0]
+    order = np.random.default_rng(seed).permutation(n)
+    half_a, half_b = order[: n // 2], order[n // 2 :]
+    seen = {h for i in half_a for h in near[i]}
+    exact_a = {hashes[i] for i in half_a}
+    shared = [any(h in seen for h in near[i]) and hashes[i] not in exact_a for i in half_b]
+    near_replay_rate = 2.0 * float(np.mean(shared)) if shared else 0.0
     exact_rate = 1.0 - len(set(hashes)) / max(n, 1)
-    sample = matrix if n <= 3000 else matrix[np.random.default_rng(0).choice(n, 3000, replace=False)]
-    sq = np.sum(sample**2, axis=1)
-    d2 = sq[:, None] - 2 * sample @ sample.T + sq[None, :]
-    np.fill_diagonal(d2, np.inf)
-    nearest = np.sqrt(np.clip(d2.min(axis=1), 0, None))
-    positive = nearest[nearest > 1e-9]
-    radius = float(np.quantile(positive, 0.01) * 0.5) if positive.size else 0.0
+    sample = _duplicate_sample(matrix)
+    nearest = _nearest_distances(sample)
     near_rate = float(np.mean(nearest <= radius)) if radius > 0 else exact_rate
     return {
         "exact_rate": float(exact_rate),
         "near_radius": radius,
         "near_rate": near_rate,
         "sample_rows": float(sample.shape[0]),
+        "near_replay_rate": near_replay_rate,
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from atlasgate.data.checks import backdoor, distribution, labels, rows, schema, validity
 from atlasgate.data.checks.context import BatchView
@@ -48,9 +49,10 @@ def check_batch(
     view = BatchView(profile, frame.reset_index(drop=True), settings)
     findings: list[DataFinding] = []
     run: list[str] = []
-    for name in settings.checks:
-        findings.extend(CHECKS[name](view))
-        run.append(name)
+    with threadpool_limits(limits=1):  # small matrix products: threads only contend
+        for name in settings.checks:
+            findings.extend(CHECKS[name](view))
+            run.append(name)
     order = {"strong": 0, "moderate": 1, "weak": 2}
     findings.sort(key=lambda f: order[f.strength])
     action, reasons, rules = settings.policy.decide(findings, view.m)

@@ -73,6 +73,10 @@ def duplicates(view: BatchView) -> list[DataFinding]:
         groups[h].append(r)
     extra_exact = {r for rows in groups.values() if len(rows) > 1 for r in rows[1:]}
     replayed = {r for r, h in enumerate(hashes) if h in profile.row_hashes}
+    near_replayed: set[int] = set()
+    if profile.near_hashes:
+        matches = profile.near_matches(view.frame)
+        near_replayed = {int(r) for r in np.flatnonzero(matches)} - replayed
     near: set[int] = set()
     radius = profile.duplicates.get("near_radius", 0.0)
     matrix = view.matrix
@@ -83,7 +87,7 @@ def duplicates(view: BatchView) -> list[DataFinding]:
             d, other = distances[r, 1], int(neighbours[r, 1])
             if d <= radius and r not in extra_exact and hashes[r] != hashes[other] and r > other:
                 near.add(r)
-    flagged = sorted(extra_exact | near | replayed)
+    flagged = sorted(extra_exact | near | replayed | near_replayed)
     if not flagged:
         return []
     scale = view.m / max(profile.duplicates.get("sample_rows", profile.rows), 1.0)
@@ -98,7 +102,9 @@ def duplicates(view: BatchView) -> list[DataFinding]:
     p_replay = binomial_excess(
         len(replayed), view.m, profile.duplicates.get("exact_rate", 0.0) + 1.0 / (profile.rows + 1)
     )
-    p_value = min(1.0, 2 * min(p_copies, p_replay))
+    near_rate = profile.duplicates.get("near_replay_rate", 0.0)
+    p_near = binomial_excess(len(near_replayed), view.m, near_rate + 1.0 / (profile.rows + 1))
+    p_value = min(1.0, 3 * min(p_copies, p_replay, p_near))
     share = len(flagged) / view.m
     settings = view.settings
     strength = settings.strength(p_value, True, share >= settings.strong_share)
@@ -113,11 +119,16 @@ def duplicates(view: BatchView) -> list[DataFinding]:
         parts.append(f"{len(near)} near-copies closer than {radius:.3g} (baseline rows almost never are)")
     if replayed:
         parts.append(f"{len(replayed)} row(s) identical to baseline rows")
+    if near_replayed:
+        parts.append(
+            f"{len(near_replayed)} row(s) share a near-duplicate signature with a baseline "
+            f"row (about {near_rate * view.m:.1f} expected)"
+        )
     return [
         DataFinding(
             check="duplicates",
-            test="salted exact-row hashes and nearest-neighbour distance; binomial test "
-            "against the baseline's own repetition rate",
+            test="salted exact-row hashes, near signatures and nearest-neighbour distance; "
+            "binomial tests against the baseline's own repetition rates (Bonferroni over 3)",
             techniques=BY_CHECK["duplicates"],
             strength=strength,
             explanation="; ".join(parts),
@@ -128,6 +139,7 @@ def duplicates(view: BatchView) -> list[DataFinding]:
                 "exact_copies": len(extra_exact),
                 "near_copies": len(near),
                 "replayed_baseline_rows": len(replayed),
+                "near_replayed_baseline_rows": len(near_replayed),
             },
         )
     ]
