@@ -231,10 +231,14 @@ def _serve_passthrough(conn: Any, upstream: str, options: passthrough.Options) -
     passthrough.run(sock, upstream, options)
 
 
-def gateway_config(upstream: str, data_dir: Path, sync: str) -> dict[str, Any]:
+CONTENT_DETECTORS = ("injection", "jailbreak", "extraction", "obfuscation", "secrets", "pii", "leakage")
+
+
+def gateway_config(upstream: str, data_dir: Path, sync: str, content: bool = True) -> dict[str, Any]:
     from atlasgate.auth import hash_key
 
     return {
+        "detectors": {} if content else {name: {"enabled": False} for name in CONTENT_DETECTORS},
         "keys": [
             {"id": f"bench-{i}", "hash": hash_key(key), "tenant": "bench"}
             for i, key in enumerate(bench_keys())
@@ -251,15 +255,17 @@ def gateway_config(upstream: str, data_dir: Path, sync: str) -> dict[str, Any]:
     }
 
 
-def _serve_gateway(conn: Any, upstream: str, data_dir: str, sync: str, loop: str) -> None:
-    """The gateway as ``atlasgate serve`` runs it: ``asyncio.run(GatewayServer.serve())``."""
+def _serve_gateway(conn: Any, upstream: str, data_dir: str, sync: str, loop: str,
+                   content: bool = True) -> None:
+    """The gateway as ``atlasgate serve`` runs it (uvloop), or on the asyncio loop to compare."""
     from atlasgate.config.load import ConfigOrigin, build_config
     from atlasgate.gateway.runtime import Gateway
     from atlasgate.gateway.server import GatewayServer, configure_logging
 
     configure_logging()
     folder = Path(data_dir)
-    config = build_config(gateway_config(upstream, folder, sync), ConfigOrigin(None, folder, None))
+    config = build_config(gateway_config(upstream, folder, sync, content),
+                          ConfigOrigin(None, folder, None))
     server = GatewayServer(Gateway(config), "127.0.0.1", 0)
 
     async def main() -> None:
@@ -844,7 +850,7 @@ def run_benchmark(plan: Plan, work: Path, rate: float | None) -> dict[str, Any]:
             running(start_service("passthrough", _serve_passthrough, upstream.url, base))
         )
         main_log = gateway_folder(work, "gateway")
-        gateway = start_service("gateway", _serve_gateway, upstream.url, str(main_log), "normal", "asyncio")
+        gateway = start_service("gateway", _serve_gateway, upstream.url, str(main_log), "normal", "uvloop")
         paths = {"direct": upstream, "passthrough": proxy, "gateway": gateway}
         with running(gateway):
             print(
@@ -872,12 +878,14 @@ def run_benchmark(plan: Plan, work: Path, rate: float | None) -> dict[str, Any]:
                     measure_open(results, plan, steady_rate, workload, name, service.url)
             if plan.variants:
                 print("choices (chat), each measured taking turns with its reference:", flush=True)
-                for name, sync, loop in (
-                    ("gateway sync=full", "full", "asyncio"),
-                    ("gateway on uvloop", "normal", "uvloop"),
+                for name, sync, loop, content in (
+                    ("gateway sync=full", "full", "uvloop", True),
+                    ("gateway on asyncio", "normal", "asyncio", True),
+                    ("gateway, content detectors off", "normal", "uvloop", False),
                 ):
                     folder = gateway_folder(work, name)
-                    service = start_service(name, _serve_gateway, upstream.url, str(folder), sync, loop)
+                    service = start_service(name, _serve_gateway, upstream.url, str(folder), sync, loop,
+                                            content)
                     with running(service):
                         compare(extra, plan, scripts["chat"], "gateway", gateway, name, service)
                     extra["gateway_logs"][name] = decision_log_tally(folder / "decisions.db")
