@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from atlasgate.detectors.content import ContentInspector
-from atlasgate.detectors.content.classifier import _TOKEN, features
+from atlasgate.detectors.content.classifier import _TOKEN, feature_families, layout_marks
 from atlasgate.detectors.content.stream import scan_stream
 from atlasgate.detectors.content.training import benign, evaluate
 
@@ -164,41 +164,52 @@ def _words(text: str) -> list[str]:
     return _TOKEN.findall(text.lower())
 
 
-def word1(text: str) -> set[str]:
-    return set(_words(text))
+def word1(text: str) -> dict[str, set[str]]:
+    return {"unigram": set(_words(text))}
 
 
-def word123(text: str) -> set[str]:
+def word12(text: str) -> dict[str, set[str]]:
     tokens = _words(text)
-    found = set(tokens)
-    found.update(" ".join(p) for p in itertools.pairwise(tokens))
-    found.update(" ".join(p) for p in zip(tokens, tokens[1:], tokens[2:], strict=False))
+    return {"unigram": set(tokens), "bigram": {" ".join(p) for p in itertools.pairwise(tokens)}}
+
+
+def word123(text: str) -> dict[str, set[str]]:
+    tokens = _words(text)
+    found = word12(text)
+    found["trigram"] = {" ".join(p) for p in zip(tokens, tokens[1:], tokens[2:], strict=False)}
     return found
 
 
-def char4(text: str) -> set[str]:
+def word1_layout(text: str) -> dict[str, set[str]]:
+    return {"unigram": set(_words(text)), "layout": layout_marks(text)}
+
+
+def char4(text: str) -> dict[str, set[str]]:
     lowered = " ".join(_words(text))
-    return {lowered[i:i + 4] for i in range(len(lowered) - 3)}
+    return {"char4": {lowered[i:i + 4] for i in range(len(lowered) - 3)}}
 
 
 def feature_options(runs: int) -> list[dict[str, Any]]:
     """Same corpus, same splits, same learner: which features earn their cost?"""
     from atlasgate.detectors.content.training import corpus
-    from atlasgate.detectors.content.training.fit import fit_heads
+    from atlasgate.detectors.content.training.fit import READS, fit_heads
 
     samples, _ = corpus.build()
     by_split = {name: [s for s in samples if s.split == name] for name in corpus.SPLITS}
     texts = prompts_2000(runs)
     rows = []
-    for name, featurize in (("word 1-grams", word1), ("word 1-2-grams (shipped)", features),
-                            ("word 1-3-grams", word123), ("char 4-grams", char4)):
-        fitted = fit_heads(by_split, featurize, 4.0, 2, 60000, 7)
+    options = (("word 1-grams", word1, None), ("word 1-2-grams", word12, None),
+               ("word 1-3-grams", word123, None), ("char 4-grams", char4, None),
+               ("word 1-grams + layout", word1_layout, None),
+               ("per head (shipped)", feature_families, READS))
+    for name, featurize, reads in options:
+        fitted = fit_heads(by_split, featurize, 4.0, 2, 60000, 7, reads=reads)
         vocab = {term: i for i, term in enumerate(fitted.vocab)}
         weights = fitted.weights.astype("float32")
 
         def score(text: str, featurize=featurize, vocab=vocab, weights=weights) -> None:
-            feats = featurize(text)
-            index = [i for i in map(vocab.get, feats) if i is not None]
+            index = [i for feats in featurize(text).values() for i in map(vocab.get, feats)
+                     if i is not None]
             weights[index].sum(axis=0)
 
         it = iter(texts)

