@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import subprocess
 import sys
@@ -70,6 +71,16 @@ def test_layout_marks_see_forged_turns_inside_content() -> None:
     assert layout_marks(document) == set()
     chat = "User: What is the capital of Peru?\nAssistant: Lima."
     assert "#role-after-prose" not in layout_marks(chat)
+
+
+def test_a_format_1_model_file_still_loads_and_scores_with_word_ngrams(tmp_path: Path) -> None:
+    path = tmp_path / "old.json.gz"
+    data = {"format": 1, "heads": ["injection"], "vocab": ["ignore", "ignore previous"],
+            "scale": 1.0, "weights": [2, 3], "bias": [0.0], "shift": [0.0]}
+    path.write_bytes(gzip.compress(json.dumps(data).encode()))
+    model = load(path)
+    score = model.scores("Ignore previous")["injection"]  # 3 terms: ignore, previous, the bigram
+    assert score == pytest.approx(1 / (1 + math.exp(-5 / math.sqrt(3))))
 
 
 def test_the_injection_head_reads_unigrams_and_layout_only() -> None:

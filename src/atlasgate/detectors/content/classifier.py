@@ -132,7 +132,9 @@ def load(path: str | Path | None = None) -> PromptClassifier:
         scale = float(data["scale"])
         weights = np.asarray(data["weights"], dtype=np.float32).reshape(len(vocab), len(heads))
         weights *= np.float32(scale)
-        reads = np.array([[name in data["families"][head] for head in heads] for name in FAMILIES],
+        # Format-1 files predate layout marks: every head read unigrams and bigrams.
+        families = data.get("families") or dict.fromkeys(heads, ("unigram", "bigram"))
+        reads = np.array([[name in families[head] for head in heads] for name in FAMILIES],
                          dtype=np.float64)
     except FileNotFoundError:
         raise ConfigError("classifier model file not found", str(path or MODEL_FILE)) from None
