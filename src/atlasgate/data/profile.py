@@ -9,6 +9,7 @@ salted hashes of the training rows. It keeps summaries and fitted weights, never
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import secrets
 from collections.abc import Mapping, Sequence
@@ -504,10 +505,16 @@ def _duplicate_scale(
     exact_rate = 1.0 - len(set(hashes)) / max(n, 1)
     sample = _duplicate_sample(matrix)
     nearest = _nearest_distances(sample)
-    near_rate = float(np.mean(nearest <= radius)) if radius > 0 else exact_rate
+    # Few baseline rows fall inside the radius, so the count is smoothed upwards by two
+    # standard errors and one row, as for the other rates estimated from the baseline.
+    inside = float(np.sum(nearest <= radius)) if radius > 0 else exact_rate * nearest.size
+    near_rate = (inside + 2.0 * math.sqrt(inside) + 1.0) / max(nearest.size, 1)
+    positive = nearest[nearest > 1e-9]
+    median = float(np.median(positive)) if positive.size else 0.0
     return {
         "exact_rate": float(exact_rate),
         "near_radius": radius,
+        "near_ratio": radius / median if median > 0 else 0.0,
         "near_rate": near_rate,
         "sample_rows": float(sample.shape[0]),
         "near_replay_rate": near_replay_rate,

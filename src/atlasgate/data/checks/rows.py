@@ -64,6 +64,20 @@ def _deviating_features(view: BatchView, rows: np.ndarray) -> list[str]:
     return [name for name, _ in sorted(ranked.items(), key=lambda t: -t[1])][:10]
 
 
+def _batch_radius(scale: dict[str, float], nearest: np.ndarray, radius: float) -> float:
+    """The near-copy radius for this batch's density.
+
+    Rows crowd closer together in a bigger sample, so the radius is the baseline's
+    ratio of near radius to median nearest-neighbour distance, times this batch's
+    median; the share of clean rows inside it then stays the baseline's ``near_rate``.
+    """
+    ratio = scale.get("near_ratio", 0.0)
+    positive = nearest[nearest > 1e-9]
+    if ratio <= 0 or positive.size < 50:
+        return radius
+    return ratio * float(np.median(positive))
+
+
 def duplicates(view: BatchView) -> list[DataFinding]:
     """Copies within the batch (exact, or closer than baseline rows ever are) and replays."""
     profile = view.profile
@@ -83,6 +97,7 @@ def duplicates(view: BatchView) -> list[DataFinding]:
     if radius > 0 and view.m > 1 and matrix.shape[1] > 0:
         nn = NearestNeighbors(n_neighbors=2).fit(matrix)
         distances, neighbours = nn.kneighbors(matrix)
+        radius = _batch_radius(profile.duplicates, distances[:, 1], radius)
         for r in range(view.m):
             d, other = distances[r, 1], int(neighbours[r, 1])
             if d <= radius and r not in extra_exact and hashes[r] != hashes[other] and r > other:
@@ -90,11 +105,10 @@ def duplicates(view: BatchView) -> list[DataFinding]:
     flagged = sorted(extra_exact | near | replayed | near_replayed)
     if not flagged:
         return []
-    scale = view.m / max(profile.duplicates.get("sample_rows", profile.rows), 1.0)
     rate = min(
         1.0,
         profile.duplicates.get("exact_rate", 0.0)
-        + profile.duplicates.get("near_rate", 0.0) * max(scale, 1.0)
+        + profile.duplicates.get("near_rate", 0.0)
         + 1.0 / (profile.rows + 1),
     )
     copies = len(extra_exact | near)
