@@ -30,8 +30,8 @@ class _Plan:
         paths = dict.fromkeys(tuple(chain.split(".")) for rule in rules for chain in rule.chains)
         return cls(rules, tuple(paths))
 
-    def context(self, nested: dict[str, Any]) -> cel.Context:
-        """A CEL context with only the values the plan's rules read.
+    def context(self, nested: dict[str, Any]) -> tuple[cel.Context, frozenset[str]]:
+        """A CEL context with only the values the plan's rules read, and its variables.
 
         A path may stop at a map (``detection.pii``) or run past a field into a
         method call (``llm.prompt.size``): the value where the Event's tree ends is taken.
@@ -49,7 +49,7 @@ class _Plan:
             for part in path[: depth - 1]:
                 target = target.setdefault(part, {})
             target[path[depth - 1]] = node
-        return cel.Context(variables=selected)
+        return cel.Context(variables=selected), frozenset(selected)
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,11 @@ class PolicySet:
         plan = self._plan(phase, event.get("api.method"))
         matched: list[Rule] = []
         if plan.rules:
-            context = plan.context(event.nested())
-            matched = [rule for rule in plan.rules if rule.matches(context)]
+            context, present = plan.context(event.nested())
+            # A rule none of whose variables exist can only fail on an undefined name:
+            # skip it instead of raising and catching an error per rule and request.
+            matched = [rule for rule in plan.rules
+                       if (not rule.roots or not present.isdisjoint(rule.roots)) and rule.matches(context)]
         did = decision_id or uuid.uuid4().hex
         if not matched:
             return Decision(did, Action.ALLOW, None, ("no rule matched",), (),
