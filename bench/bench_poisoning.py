@@ -1,7 +1,7 @@
 """Poisoning benchmark: inject known poison into scikit-learn's data sets and measure the checks.
 
-Run: ``python bench/bench_poisoning.py`` (about 8 minutes on 2 shared cores; ``--quick`` for
-fewer repeats). For each data set and repeat, half the rows become the trusted
+Run: ``python bench/bench_poisoning.py`` (about 3 minutes on 2 shared cores, longer
+when they are busy; ``--quick`` for fewer repeats). For each data set and repeat, half the rows become the trusted
 baseline (a profile is learned from it) and the other half the incoming batch, into
 which poison is injected. Row-level precision and recall are micro-averaged over
 repeats; decision rates say how often the batch was held (REVIEW) or blocked.
@@ -416,7 +416,7 @@ def class_drop_at_scale(rng: np.random.Generator, settings: CheckSettings) -> No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="baseline/batch splits per data set")
-    parser.add_argument("--resamples", type=int, default=30, help="clean resamples per split")
+    parser.add_argument("--resamples", type=int, default=100, help="clean resamples per split")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="2 splits, 10 resamples")
     args = parser.parse_args()
