@@ -3,11 +3,11 @@
 Run: ``python bench/bench_poisoning.py`` (about 3 minutes on 2 shared cores, longer
 when they are busy; ``--quick`` for fewer repeats). For each data set and repeat,
 half the rows become the trusted baseline (a profile is learned from it) and the
-other half the incoming batch, into
-which poison is injected. Row-level precision and recall are micro-averaged over
-repeats; decision rates say how often the batch was held (REVIEW) or blocked.
-Clean resamples (random subsets of the held-out half) measure false alarms.
-cleanlab, the reference for label issues, runs on the very same batches.
+other half the incoming batch, into which poison is injected. Row-level precision
+and recall are micro-averaged over repeats; decision rates say how often the batch
+was held (REVIEW) or blocked. Clean resamples (random subsets of the held-out half)
+measure false alarms. cleanlab, the reference for label issues, runs on the very
+same batches.
 """
 
 from __future__ import annotations
