@@ -54,7 +54,6 @@ ML_FEATURES = "ml.feature_count"
 
 # Upstream outcome.
 HTTP_STATUS = "http.response.status_code"
-UPSTREAM_LATENCY_MS = "upstream.latency_ms"
 UPSTREAM_ERROR = "upstream.error"
 
 # The decision.

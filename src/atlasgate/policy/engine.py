@@ -77,9 +77,6 @@ class PolicySet:
                 plans[(phase, method)] = plan
         return plan
 
-    def techniques(self) -> set[str]:
-        return {t for rule in self.rules for t in rule.techniques}
-
     def decide(self, event: Event, phase: str = "request", decision_id: str | None = None) -> Decision:
         """Evaluate every rule of ``phase``; raises PolicyError if a condition fails."""
         plan = self._plan(phase, event.get("api.method"))

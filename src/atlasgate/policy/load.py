@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -167,10 +166,3 @@ def _check_unique(rules: list[Rule], errors: list[ConfigError]) -> None:
         else:
             seen[rule.id] = rule
 
-
-def rule_sources_summary(policy: PolicySet) -> list[dict[str, Any]]:
-    return [
-        {"id": r.id, "action": r.action.name, "phase": r.phase, "atlas": list(r.techniques),
-         "source": r.source, "file": Path(r.source.rsplit(":", 1)[0]).name}
-        for r in policy.rules
-    ]
