@@ -12,14 +12,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from atlasgate.audit import open_reader, verify_log
 from atlasgate.audit.checkpoint import load_public_key
+from process_output import Acknowledgements
 
 WRITER = textwrap.dedent(
     """
@@ -66,33 +65,6 @@ def start_writer(tmp_path: Path, sync: str = "normal") -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-class Acknowledgements:
-    """Collects the writer's output lines on a thread, so the pipe never fills up."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        self._process = process
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        assert self._process.stdout is not None
-        for line in self._process.stdout:
-            self.lines.append(line)
-
-    def wait_for(self, count: int) -> None:
-        deadline = time.monotonic() + 60
-        while len(self.lines) < count and time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                break
-            time.sleep(0.01)
-
-    def finish(self) -> list[str]:
-        self._process.wait(timeout=60)
-        self._thread.join(timeout=60)
-        return self.lines
 
 
 def parse(lines: list[str]) -> dict[int, str]:

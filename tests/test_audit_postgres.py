@@ -16,8 +16,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +37,7 @@ from atlasgate.audit.stores import open_postgres_store
 from atlasgate.audit.verify import VerificationReport
 from atlasgate.cli.audit import audit
 from gateway_harness import http
+from process_output import Acknowledgements
 
 try:
     import psycopg
@@ -494,27 +493,14 @@ class Writer:
             stderr=subprocess.PIPE,
             text=True,
         )
-        self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
+        self.output = Acknowledgements(self.process)
 
     def wait_for(self, count: int) -> None:
-        deadline = time.monotonic() + 60
-        while len(self.lines) < count and time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.01)
+        self.output.wait_for(count)
 
     def finish(self) -> dict[int, str]:
-        self.process.wait(timeout=60)
-        self._thread.join(timeout=60)
         acknowledged = {}
-        for line in self.lines:
+        for line in self.output.finish():
             if line.endswith("\n") and not line.startswith("started"):
                 seq, decision_id = line.split()
                 acknowledged[int(seq)] = decision_id
@@ -581,7 +567,7 @@ def test_kill_9_of_a_writer_under_load_loses_no_acknowledged_decision(
         survivor.wait_for(300)
         os.kill(victim.process.pid, signal.SIGKILL)
         killed = victim.finish()
-        already = len(survivor.lines)
+        already = len(survivor.output.lines)
         survivor.wait_for(already + 500)
         survivor.process.send_signal(signal.SIGTERM)
         survived = survivor.finish()
