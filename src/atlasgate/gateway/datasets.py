@@ -18,7 +18,6 @@ from atlasgate.data.frames import format_for_content_type
 from atlasgate.data.ingest import ingest_batch
 from atlasgate.gateway.flow import Exchange
 from atlasgate.gateway.http import BadRequest, header, read_body, send_json
-from atlasgate.policy.decision import Decision
 
 _SUFFIX = {"csv": ".csv", "jsonl": ".jsonl", "parquet": ".parquet"}
 
@@ -45,15 +44,12 @@ async def ingest(x: Exchange, name: str) -> None:
                                          dataset.settings, batch_name=f"{name}/{digest[:12]}")
     except DataError as exc:
         await x.reject(400, str(exc), "invalid_batch", rule="input.invalid_batch")
-    x.event.update({
-        "data.rows": report.rows, "data.decision": report.decision.name,
-        "data.checks": sorted({f.check for f in report.findings if f.strength != "weak"}),
-        "data.findings": len(report.findings),
-    })
+    x.event.update({**report.event_fields(), "data.decision": report.decision.name})
     record = _json_safe(report.as_record())
     x.findings += [{"phase": "ingest", **f} for f in record["findings"]]
     policy_decision = await x.decide()
-    x.decision = _stronger(policy_decision, report)
+    if report.decision > policy_decision.action:  # the stronger of checks and policy applies
+        x.decision = report.as_decision(policy_decision.id, policy_decision.policy_revision)
     x.event.add_techniques(report.techniques)
     await x.enforce()
     stored = None
@@ -72,15 +68,6 @@ def _json_safe(value: Any) -> Any:
     """Reports carry numpy scalars and class labels as keys; the log takes plain JSON."""
     return orjson.loads(orjson.dumps(
         value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY))
-
-
-def _stronger(policy: Decision, report: Any) -> Decision:
-    """The data checks' verdict and the gateway policy's: the stronger one applies."""
-    if policy.action >= report.decision:
-        return policy
-    rule = "data." + (report.rules[0] if report.rules else "checks")
-    return Decision(policy.id, report.decision, rule, tuple(report.reasons) or ("data checks",),
-                    tuple(report.techniques), policy_revision=policy.policy_revision)
 
 
 def _store(folder: Path, name: str, body: bytes) -> Path:
