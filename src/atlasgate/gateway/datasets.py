@@ -51,7 +51,7 @@ async def ingest(x: Exchange, name: str) -> None:
     if report.decision > policy_decision.action:  # the stronger of checks and policy applies
         x.decision = report.as_decision(policy_decision.id, policy_decision.policy_revision)
     x.event.add_techniques(report.techniques)
-    await x.enforce()
+    decision = await x.enforce()
     stored = None
     if dataset.spec.accept_dir:
         stored = await asyncio.to_thread(_store, Path(dataset.spec.accept_dir),
@@ -59,7 +59,7 @@ async def ingest(x: Exchange, name: str) -> None:
         x.modified.append(f"stored {stored.name}")
     await x.record(200)
     await send_json(x.send, 200, {
-        "batch_id": x.event[ev.EVENT_ID], "decision": x.decision.action.name,
+        "batch_id": x.event[ev.EVENT_ID], "decision": decision.action.name,
         "sha256": digest, "stored_as": stored.name if stored else None,
         "report": record}, x.decision_headers())
 

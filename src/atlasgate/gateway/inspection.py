@@ -91,10 +91,6 @@ class ContentStage:
                     choice["text"] = restore(choice["text"], mapping)
         return data, changed
 
-    def response_redacts(self) -> bool:
-        """Whether the response policy can redact: then streams are redacted as they flow."""
-        return any(rule.constraint.get("redact") for rule in self.x.snapshot.policy.for_phase("response"))
-
     async def rewrite_stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """Yield the SSE stream with deltas scanned (and redacted) before they leave.
 
@@ -104,7 +100,7 @@ class ContentStage:
         field = "delta" if self.method == "chat" else None
         scanners: dict[int, Any] = {}
         findings: list[Finding] = []
-        redact = self.response_redacts()
+        redact = self.x.snapshot.policy.redacts_responses
         buffer = b""
         async for chunk in chunks:
             buffer += chunk.replace(b"\r\n", b"\n")

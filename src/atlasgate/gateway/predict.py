@@ -32,8 +32,7 @@ async def predict(x: Exchange, name: str, version: str) -> None:
     await x.describe(name, fields)
     x.event[ev.API_UPSTREAM] = upstream.name
     monitor = x.gateway.model_access
-    if monitor is not None:
-        await x.detect("model_access", monitor.observe(x.event, body, version))
+    await x.detect("model_access", monitor.observe(x.event, body, version))
     await x.decide()
     decision = await x.enforce()
     url = upstream.base_url + path.format(model=upstream.upstream_model or name)
@@ -52,8 +51,7 @@ async def predict(x: Exchange, name: str, version: str) -> None:
         except orjson.JSONDecodeError:
             data = None
         if isinstance(data, dict):
-            if monitor is not None:
-                await x.detect("model_access", monitor.observe_response(x.event, data, version))
+            await x.detect("model_access", monitor.observe_response(x.event, data, version))
             response_decision = await x.decide("response")
             constraint = constraints.combine([decision.constraints, response_decision.constraints])
             changed = []

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
-import importlib.util
 import logging
 import os
 import time
@@ -25,6 +24,7 @@ from atlasgate.config.load import load_config, origin_of
 from atlasgate.config.schema import GatewayConfig, OpenAIUpstream, PredictUpstream
 from atlasgate.detectors.content.inspector import ContentInspector
 from atlasgate.errors import AtlasGateError, ConfigError
+from atlasgate.features.model_access.monitor import ModelAccessMonitor
 from atlasgate.features.store import MemoryStateStore, StateStore
 from atlasgate.features.windows import RequestWindows
 from atlasgate.gateway.dataset_registry import Dataset, load_datasets
@@ -112,7 +112,7 @@ class Gateway:
         self.observers: list[Observer] = []
         self.exporters = [JsonlExporter(spec.path) for spec in config.exporters]
         self.observers.extend(self.exporters)
-        self.model_access = _model_access_monitor(config, self.store)
+        self.model_access = ModelAccessMonitor(config, self.store)
         self.noise_secret = b""
         self.started = False
 
@@ -143,17 +143,11 @@ class Gateway:
             return False, "the gateway runs on embedded defaults; there is no file to reload"
         try:
             snapshot = Snapshot.build(load_config(self.config_path), self.sigma_state)
+            self.model_access.reload(snapshot.config)  # keeps the running settings if it raises
         except AtlasGateError as exc:
             message = f"reload failed, keeping policy revision {self.snapshot.policy.revision}: {exc}"
             log.error(message)
             return False, message
-        if self.model_access is not None:
-            try:
-                self.model_access.reload(snapshot.config)
-            except ConfigError as exc:
-                message = f"reload failed, keeping policy revision {self.snapshot.policy.revision}: {exc}"
-                log.error(message)
-                return False, message
         self.snapshot = snapshot
         _settle_heap()
         for exporter in self.exporters:
@@ -177,17 +171,6 @@ class Gateway:
                 observer(entry)
             except Exception:  # an observer must never break a request
                 log.exception("decision observer failed")
-
-
-def _model_access_monitor(config: GatewayConfig, store: StateStore) -> Any:
-    """The per-caller query-stream monitor for predict routes, when installed."""
-    if importlib.util.find_spec("atlasgate.features.model_access") is None:
-        return None
-    if importlib.util.find_spec("atlasgate.features.model_access.monitor") is None:
-        return None
-    from atlasgate.features.model_access.monitor import ModelAccessMonitor
-
-    return ModelAccessMonitor(config, store)
 
 
 def _state_store(config: GatewayConfig) -> StateStore:

@@ -7,7 +7,7 @@ reference, so a request in flight finishes on the snapshot it started with.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cel
@@ -56,6 +56,7 @@ class _Plan:
 class PolicySet:
     rules: tuple[Rule, ...]
     revision: str
+    redacts_responses: bool = field(init=False, default=False)  # streams are then redacted
 
     def __post_init__(self) -> None:
         by_phase: dict[str, tuple[Rule, ...]] = {}
@@ -63,6 +64,8 @@ class PolicySet:
             by_phase[phase] = tuple(r for r in self.rules if r.phase == phase)
         object.__setattr__(self, "_by_phase", by_phase)
         object.__setattr__(self, "_plans", {})
+        object.__setattr__(self, "redacts_responses",
+                           any(r.constraint.get("redact") for r in by_phase["response"]))
 
     def for_phase(self, phase: str) -> tuple[Rule, ...]:
         return self._by_phase[phase]  # type: ignore[attr-defined,no-any-return]
