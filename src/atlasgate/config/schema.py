@@ -7,9 +7,9 @@ at start with its line number, not be silently ignored in production.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from atlasgate.audit.settings import AuditSettings
 from atlasgate.config.durations import Duration
@@ -57,25 +57,24 @@ def _http_url(value: str) -> str:
     return value.rstrip("/")
 
 
+BaseUrl = Annotated[str, AfterValidator(_http_url)]
+
+
 class OpenAIUpstream(Section):
     name: str = "openai"
-    base_url: str
+    base_url: BaseUrl
     api_key_env: str | None = None
     models: list[str] = []
     timeout: Duration = 60.0
     connect_timeout: Duration = 5.0
 
-    _url = field_validator("base_url")(classmethod(lambda cls, v: _http_url(v)))
-
 
 class PredictUpstream(Section):
     name: str = Field(min_length=1, description="the model name callers use")
-    base_url: str
+    base_url: BaseUrl
     upstream_model: str | None = None
     timeout: Duration = 10.0
     connect_timeout: Duration = 5.0
-
-    _url = field_validator("base_url")(classmethod(lambda cls, v: _http_url(v)))
 
 
 class Upstreams(Section):
