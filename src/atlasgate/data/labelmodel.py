@@ -22,6 +22,9 @@ from sklearn.neural_network import MLPClassifier
 
 HIDDEN = 64
 FOLDS = 5
+# Probabilities at which the out-of-fold distribution of a row's own-label probability
+# is kept: finely spaced near 0, where the rows of interest are.
+DOUBT_GRID = np.concatenate([[0.0], np.geomspace(1e-4, 0.1, 13), np.linspace(0.15, 1.0, 18)])
 
 
 @dataclass
@@ -33,6 +36,8 @@ class LabelModel:
     low: float
     accuracy: float
     clean_rate: float = 0.0
+    # (grid, how many baseline rows got at most that probability for their label, rows)
+    confidence_cdf: tuple[np.ndarray, np.ndarray, int] | None = None
 
     @classmethod
     def learn(cls, matrix: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> LabelModel | None:
@@ -63,7 +68,21 @@ class LabelModel:
             (predicted != y) & (self_conf < model.low) & (p_predicted >= 0.5 * model.confidence[predicted])
         )
         model.clean_rate = float(suspect.mean())
+        counts = np.searchsorted(np.sort(self_conf), DOUBT_GRID, side="right")
+        model.confidence_cdf = (DOUBT_GRID.copy(), counts.astype(float), len(y))
         return model
+
+    def doubt(self, p_label: np.ndarray) -> np.ndarray:
+        """Per row, the share of clean baseline rows whose own label got at most this probability.
+
+        Read from the out-of-fold distribution, rounded up to the next grid point and
+        smoothed by one row, so it errs towards 'not unusual'. 1.0 without a distribution.
+        """
+        if self.confidence_cdf is None:
+            return np.ones_like(p_label, dtype=float)
+        grid, counts, rows = self.confidence_cdf
+        at = np.clip(np.searchsorted(grid, p_label, side="left"), 0, grid.size - 1)
+        return np.minimum((counts[at] + 1.0) / (rows + 1.0), 1.0)
 
     @classmethod
     def _fit(cls, matrix: np.ndarray, y: np.ndarray, classes: np.ndarray, seed: int) -> LabelModel:
@@ -106,6 +125,13 @@ class LabelModel:
             "low": self.low,
             "accuracy": self.accuracy,
             "clean_rate": self.clean_rate,
+            "confidence_cdf": None
+            if self.confidence_cdf is None
+            else {
+                "grid": self.confidence_cdf[0].tolist(),
+                "counts": self.confidence_cdf[1].tolist(),
+                "rows": self.confidence_cdf[2],
+            },
         }
 
     @classmethod
@@ -118,7 +144,18 @@ class LabelModel:
             low=float(record["low"]),
             accuracy=float(record["accuracy"]),
             clean_rate=float(record.get("clean_rate", 0.0)),
+            confidence_cdf=_cdf(record.get("confidence_cdf")),
         )
+
+
+def _cdf(record: dict[str, Any] | None) -> tuple[np.ndarray, np.ndarray, int] | None:
+    if not record:
+        return None
+    return (
+        np.asarray(record["grid"], dtype=float),
+        np.asarray(record["counts"], dtype=float),
+        int(record["rows"]),
+    )
 
 
 def _output(logits: np.ndarray, k: int) -> np.ndarray:

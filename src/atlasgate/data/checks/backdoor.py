@@ -26,6 +26,18 @@ from atlasgate.data.techniques import BY_CHECK
 MIN_CONCENTRATION = 0.5
 MIN_LIFT = 3.0
 OVERLAP = 0.5
+RARE = 0.2
+# A trigger is chosen not to occur in clean data, or the model would learn it from clean
+# rows: a value shared by more than this share of all rows is not a trigger candidate.
+RARE_ANYWHERE = 0.05
+VALUE_ROWS = 4
+# The rows of a small trigger must, as a group, have labels the model doubts: Fisher's
+# combination of their doubts at most this. Rare values shared by rows whose labels the
+# model believes are left to trigger mining, which knows the baseline's joint counts.
+DOUBT_GATE = 0.01
+# Exact values of different features are multiplied as if independent; rare values that
+# go together (several measurements that are zero at once) are not, so a pattern has at
+# most two values.
 
 
 @dataclass
@@ -44,13 +56,9 @@ def backdoor_trigger(view: BatchView) -> list[DataFinding]:
     if labels is None or len(profile.classes) < 2:
         return []
     items, tests = _items(view, labels)
-    if not items:
-        return []
     bonferroni = max(tests, 1)
     significant = [i for i in items if i.p_value * bonferroni < view.settings.alpha]
-    if not significant:
-        return []
-    findings = []
+    findings: list[DataFinding] = []
     used: set[int] = set()
     for pattern in _patterns(significant):
         label = pattern[0].label
@@ -90,6 +98,7 @@ def backdoor_trigger(view: BatchView) -> list[DataFinding]:
                 },
             )
         )
+    findings.extend(_contradicted_patterns(view, labels, used))
     return findings
 
 
@@ -266,3 +275,256 @@ def _top_directions(view: BatchView, vector: np.ndarray) -> list[str]:
         if len(out) == 5:
             break
     return out
+
+
+# ---- small triggers: a few rows sharing rare exact values, doubted by the label model ----
+
+
+@dataclass
+class Shared:
+    label: int
+    features: list[int]  # column positions, rarest value first
+    values: list[object]
+    rows: np.ndarray  # batch rows: the group that carries the evidence
+    among: int  # batch rows with the label
+    chances: list[float]  # per value: how often a clean row holds it
+    doubt: float  # chance that clean rows are doubted this much by the label model
+    p_value: float
+
+
+def _contradicted_patterns(view: BatchView, labels: np.ndarray, used: set[int]) -> list[DataFinding]:
+    """A trigger carried by only a few rows: shared rare values on rows the model doubts.
+
+    Evidence that needs no minimum count of rows, combined in one chance bound:
+
+    - the values: if a clean row holds a value with probability π, r given rows all
+      holding it have probability π^(r-1) once the first is fixed (π from the
+      baseline's and the rest of the batch's counts of that exact value);
+    - the label: a dirty-label trigger is put on rows of other classes and relabelled,
+      so the baseline's label model gives those rows' label less probability than clean
+      rows usually get; each row's doubt is the share of clean baseline rows (out of
+      fold) the model gave as little, and the r shares are combined with Fisher's
+      method;
+    - the bound runs over every group of r rows with the label, every set of features
+      of that size, every label and every group size.
+    """
+    profile = view.profile
+    model = profile.label_model
+    if model is None or model.confidence_cdf is None:
+        return []
+    doubt = _doubt(view, labels)
+    columns = _value_columns(view)
+    if not columns:
+        return []
+    findings: list[DataFinding] = []
+    for label in range(len(profile.classes)):
+        members = np.array([r for r in np.flatnonzero(labels == label) if r not in used], dtype=int)
+        shared = _best_group(view, columns, label, members, doubt[members])
+        if shared is None or shared.p_value >= view.settings.alpha:
+            continue
+        holding = labels == label
+        for j, value in zip(shared.features, shared.values, strict=True):
+            holding &= _equal(columns[j][1], value)
+        rows = np.array([r for r in np.flatnonzero(holding) if r not in used], dtype=int)
+        used.update(rows.tolist())
+        findings.append(_shared_finding(view, columns, shared, rows))
+    return findings
+
+
+def _doubt(view: BatchView, labels: np.ndarray) -> np.ndarray:
+    """Per row: the share of clean baseline rows whose own label got as little probability."""
+    model = view.profile.label_model
+    out = np.ones(view.m)
+    known = np.flatnonzero(labels >= 0)
+    if model is not None and known.size:
+        proba = model.proba(view.matrix[known])
+        out[known] = model.doubt(proba[np.arange(known.size), labels[known]])
+    return out
+
+
+def _value_columns(view: BatchView) -> list[tuple[str, np.ndarray, dict[str, list[int]], int]]:
+    """Per feature: name, batch values, baseline per-class counts of exact values, and
+    the most an unlisted value can have occurred in the baseline."""
+    out: list[tuple[str, np.ndarray, dict[str, list[int]], int]] = []
+    frame = view.frame
+    for name, stats in view.profile.numeric.items():
+        if name not in frame.columns:
+            continue
+        counts = {key: list(atom.get("classes") or []) for key, atom in stats.get("atoms", {}).items()}
+        out.append((name, numeric_values(frame[name]), counts, int(stats.get("atom_floor", 1))))
+    for name, stats in view.profile.categorical.items():
+        if name not in frame.columns:
+            continue
+        values = frame[name].astype("string").fillna("").to_numpy(dtype=object)
+        counts = {repr(str(v)): list(c) for v, c in stats.get("class_counts", {}).items()}
+        out.append((name, values, counts, 0))
+    return out
+
+
+def _equal(values: np.ndarray, value: object) -> np.ndarray:
+    return np.asarray(values == value, dtype=bool)
+
+
+def _key(value: object) -> str:
+    return repr(float(value)) if isinstance(value, float | np.floating) else repr(str(value))
+
+
+def _best_group(
+    view: BatchView,
+    columns: list[tuple[str, np.ndarray, dict[str, list[int]], int]],
+    label: int,
+    members: np.ndarray,
+    doubt: np.ndarray,
+) -> Shared | None:
+    """The most surprising group of rows of one label that share rare exact values."""
+    m_t = members.size
+    if m_t < 2:
+        return None
+    labels = view.labels
+    assert labels is not None
+    of_label = labels == label
+    class_counts = view.profile.class_counts
+    # Rows of this label in the baseline and the batch: the population a group is drawn from.
+    total = (class_counts[label] if label < len(class_counts) else 0) + int(of_label.sum())
+    # Items: (feature, value) held by at least two rows of the label, rare among rows of
+    # the label (so that values which simply go with the class are not evidence) and
+    # rare in the data as a whole.
+    features: list[int] = []
+    values: list[object] = []
+    counts: list[tuple[float, float]] = []
+    incidence: list[np.ndarray] = []
+    for j, (_, column, base_counts, floor) in enumerate(columns):
+        held = column[members]
+        present = np.array([v == v and v != "" for v in held], dtype=bool)
+        if present.sum() < 2:
+            continue
+        uniques, inverse, number = np.unique(held[present], return_inverse=True, return_counts=True)
+        for u in np.flatnonzero(number >= 2):
+            value = uniques[u]
+            in_batch = float(np.sum(_equal(column, value) & of_label))
+            per_class = base_counts.get(_key(value))
+            base = float(per_class[label]) if per_class and label < len(per_class) else float(floor)
+            if (base + in_batch - number[u] + 1.0) / (total - number[u] + 1.0) > RARE:
+                continue
+            everywhere = float(sum(per_class)) if per_class else float(floor)
+            everywhere += float(np.sum(_equal(column, value))) - number[u]
+            if (everywhere + 1.0) / (view.n + view.m - number[u] + 1.0) > RARE_ANYWHERE:
+                continue
+            mask = np.zeros(m_t, dtype=bool)
+            mask[np.flatnonzero(present)[inverse == u]] = True
+            features.append(j)
+            values.append(value)
+            counts.append((base, in_batch))
+            incidence.append(mask)
+    if not incidence:
+        return None
+    matrix = np.array(incidence)
+    overlap = matrix.astype(np.int32) @ matrix.T.astype(np.int32)
+    rarity = np.array([b + i for b, i in counts])
+    order = np.argsort(rarity, kind="stable")
+    best: Shared | None = None
+    for seed in order:
+        steps = [([int(seed)], matrix[seed])]
+        for c in order:
+            if c > seed and overlap[seed, c] >= 2 and features[c] != features[seed]:
+                steps.append(([int(seed), int(c)], matrix[seed] & matrix[c]))
+        for items, rows in steps:
+            found = _bound(view, columns, label, members, doubt, items, rows, features, values, counts, total)
+            if found is not None and (best is None or found.p_value < best.p_value):
+                best = found
+    return best
+
+
+def _bound(
+    view: BatchView,
+    columns: list[tuple[str, np.ndarray, dict[str, list[int]], int]],
+    label: int,
+    members: np.ndarray,
+    doubt: np.ndarray,
+    items: list[int],
+    rows: np.ndarray,
+    features: list[int],
+    values: list[object],
+    counts: list[tuple[float, float]],
+    total: int,
+) -> Shared | None:
+    m_t, d, k = members.size, len(columns), len(view.profile.classes)
+    holders = np.flatnonzero(rows)
+    r = holders.size
+    if r < 2:
+        return None
+    # Two pattern sizes (one value or two), the feature sets of that size, the labels.
+    log_bound = math.log(2 * k) + _log_choose(d, len(items)) + _log_choose(m_t, r)
+    chances = [(counts[i][0] + (counts[i][1] - r) + 1.0) / (total - r + 1.0) for i in items]
+    # Rows of a natural sub-group share values more often than independent rows would,
+    # so beyond the first few rows, holding the values adds no evidence here: larger
+    # groups must be carried by the model's doubt or by trigger mining.
+    repeats = min(r, VALUE_ROWS) - 1
+    log_bound += repeats * sum(math.log(min(max(c, 1e-300), 1.0)) for c in chances)
+    doubt_term = _log_fisher(doubt[holders])
+    if doubt_term > math.log(DOUBT_GATE):
+        return None
+    return Shared(
+        label=label,
+        features=[features[i] for i in items],
+        values=[values[i] for i in items],
+        rows=members[holders],
+        among=m_t,
+        chances=chances,
+        doubt=math.exp(doubt_term),
+        p_value=math.exp(min(log_bound + doubt_term, 0.0)),
+    )
+
+
+def _log_fisher(shares: np.ndarray) -> float:
+    """log P(product of r uniform shares ≤ the observed product) (Fisher's method)."""
+    log_x = float(np.sum(np.log(np.clip(shares, 1e-300, 1.0))))
+    r = shares.size
+    terms = [j * math.log(-log_x) - math.lgamma(j + 1) for j in range(r)] if log_x < 0 else [0.0]
+    peak = max(terms)
+    return min(0.0, log_x + peak + math.log(sum(math.exp(t - peak) for t in terms)))
+
+
+def _log_choose(n: int, r: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(r + 1) - math.lgamma(n - r + 1)
+
+
+def _shared_finding(
+    view: BatchView,
+    columns: list[tuple[str, np.ndarray, dict[str, list[int]], int]],
+    shared: Shared,
+    rows: np.ndarray,
+) -> DataFinding:
+    profile, settings = view.profile, view.settings
+    label = profile.classes[shared.label]
+    names = [columns[j][0] for j in shared.features]
+    described = " and ".join(
+        f"{name} = {_show(value)} (a clean row holds it with probability about {c:.2%})"
+        for name, value, c in zip(names, shared.values, shared.chances, strict=True)
+    )
+    strength = settings.strength(shared.p_value, True, rows.size >= settings.min_pattern_rows)
+    share = rows.size / max(view.m, 1)
+    return DataFinding(
+        check="backdoor_trigger",
+        test="shared rare exact values among rows of one label, combined (Fisher) with how "
+        "much the baseline label model doubts each row's label; chance bound over every "
+        "group of rows, feature set, label and group size",
+        techniques=BY_CHECK["backdoor_trigger"],
+        strength=strength,
+        explanation=f"{rows.size} row(s) labelled {label!r} share {described}; the baseline "
+        f"model doubts the label of these rows as much as it doubts clean rows with "
+        f"probability {shared.doubt:.2g}; together chance explains this with probability "
+        f"{shared.p_value:.2g}. A few rows relabelled with a common trigger look like this.",
+        rows=tuple(int(r) for r in rows),
+        features=tuple(names),
+        p_value=shared.p_value,
+        effect={"share": share, "label_doubt": shared.doubt},
+        detail={
+            "target_label": label,
+            "pattern": [f"{n} = {_show(v)}" for n, v in zip(names, shared.values, strict=True)],
+        },
+    )
+
+
+def _show(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float | np.floating) else repr(value)
