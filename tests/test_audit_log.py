@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,10 @@ def record(i: int, **extra: Any) -> dict[str, Any]:
 def rows(path: str) -> list[tuple[int, str, bytes, bytes]]:
     with sqlite3.connect(path) as db:
         return db.execute("SELECT seq, decision_id, leaf_hash, entry FROM entries ORDER BY seq").fetchall()
+
+
+def file_size(path: Path) -> int:
+    return path.stat().st_size
 
 
 def check_log(settings: AuditSettings) -> Any:
@@ -282,3 +287,52 @@ async def test_every_new_checkpoint_is_handed_to_the_listener(tmp_path: Path) ->
     with open_reader(settings.path) as reader:
         stored = [open_checkpoint(c.note, log.public_key).tree_size for c in reader.checkpoints()]
     assert stored == seen
+
+
+@pytest.mark.parametrize(("sync", "on_loop"), [("normal", True), ("full", False)])
+async def test_commits_run_on_the_event_loop_only_when_they_cannot_wait_on_the_disk(
+    tmp_path: Path, sync: str, on_loop: bool
+) -> None:
+    settings = make_settings(tmp_path, sync=sync)
+    log = await DecisionLog.open(settings)
+    threads: list[int] = []
+    store = log._store
+    assert store is not None
+    write = store.append_batch
+
+    def spy(*args: Any) -> None:
+        threads.append(threading.get_ident())
+        write(*args)
+
+    store.append_batch = spy  # type: ignore[method-assign]
+    try:
+        await asyncio.gather(*(log.append(record(i)) for i in range(20)))
+    finally:
+        await log.close()
+    assert threads
+    assert all((ident == threading.get_ident()) is on_loop for ident in threads)
+    assert check_log(settings).ok
+
+
+async def test_the_wal_is_moved_into_the_database_file_while_commits_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atlasgate.audit import log as log_module
+
+    monkeypatch.setattr(log_module, "WAL_EVERY", 50)
+    settings = make_settings(tmp_path)
+    database = Path(settings.path)
+    log = await DecisionLog.open(settings)
+    try:
+        size_before = file_size(database)
+        for start in range(0, 400, 40):
+            await asyncio.gather(*(log.append(record(i)) for i in range(start, start + 40)))
+        await asyncio.sleep(0.2)  # let the last WAL checkpoint finish on its thread
+        # Without a checkpoint the database file keeps its initial size: every page
+        # written since is only in the WAL (automatic checkpoints are off).
+        assert file_size(database) > size_before
+    finally:
+        await log.close()
+    report = check_log(settings)
+    assert report.ok
+    assert report.entries == 400

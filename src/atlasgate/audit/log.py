@@ -2,9 +2,16 @@
 
 ``append`` encodes the record at once (so a record that cannot be logged fails in its
 caller) and returns only after the batch holding it has been committed. A single
-background task takes everything queued, hands it to one writer thread that assigns
-sequence numbers, chains and hashes the entries and commits them in one transaction,
-then resolves every waiting append. The event loop never blocks on the disk.
+background task takes everything queued, assigns sequence numbers, chains and hashes
+the entries, commits them in one transaction and resolves every waiting append.
+
+Where the commit may wait on the disk or the network (SQLite with ``sync: full``,
+PostgreSQL) it runs on one writer thread, so the event loop never blocks on it. Where
+the store says a commit only reaches the page cache (``inline_commits``: SQLite with
+``sync: normal``) it runs on the event loop: the write costs less than the hand-off
+to a thread, and the hand-off is what made a request's latency depend on when the
+scheduler ran the thread. Such a store's slow step, moving its WAL into the database
+file, runs on the writer thread every ``wal_every`` entries.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from atlasgate.audit.writer import AppendReceipt, SignedCheckpoint, TreeWriter
 logger = logging.getLogger("atlasgate.audit")
 
 _T = TypeVar("_T")
+WAL_EVERY = 2000  # entries between WAL checkpoints of an inline-committing store
 _Pending = tuple[str, bytes, "asyncio.Future[AppendReceipt]"]
 
 
@@ -66,6 +74,9 @@ class DecisionLog:
         self._closing = False
         self._closed: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._inline = False
+        self._wal_task: asyncio.Future[None] | None = None
+        self._wal_size = 0
 
     @classmethod
     async def open(
@@ -87,6 +98,8 @@ class DecisionLog:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlasgate-audit")
         try:
             self._writer = await self._in_writer(self._open_writer)
+            self._inline = bool(getattr(self._store, "inline_commits", False))
+            self._wal_size = self._writer.size
         except BaseException:
             self._executor.shutdown(wait=False)
             self._closing = True
@@ -108,9 +121,27 @@ class DecisionLog:
             raise
 
     async def _in_writer(self, function: Callable[..., _T], *args: Any) -> _T:
+        """Run a store operation where this store's commits run (see the module doc)."""
         if self._loop is None or self._executor is None:
             raise AuditError("decision log is not started")
+        if self._inline:
+            return function(*args)
         return await self._loop.run_in_executor(self._executor, function, *args)
+
+    def _maybe_checkpoint_wal(self, writer: TreeWriter) -> None:
+        """Start moving the WAL into the database file off the loop, one run at a time."""
+        if (not self._inline or writer.size - self._wal_size < WAL_EVERY
+                or (self._wal_task is not None and not self._wal_task.done())):
+            return
+        assert self._loop is not None
+        self._wal_size = writer.size
+        self._wal_task = self._loop.run_in_executor(self._executor, self._checkpoint_wal)
+
+    def _checkpoint_wal(self) -> None:
+        try:
+            self._store.checkpoint_wal()  # type: ignore[union-attr]
+        except Exception as exc:  # the entries are committed; the file only grows meanwhile
+            logger.warning("%s", exc)
 
     @property
     def size(self) -> int:
@@ -162,6 +193,7 @@ class DecisionLog:
                 batch = self._queue[: self.settings.max_batch]
                 del self._queue[: self.settings.max_batch]
                 await self._commit(writer, batch)
+                self._maybe_checkpoint_wal(writer)
                 done = writer.checkpointed_size or 0
                 if writer.size - done >= every:
                     await self._checkpoint_quietly()
@@ -214,9 +246,12 @@ class DecisionLog:
             if self._committer is not None:
                 await self._committer
             await self._checkpoint_quietly()
+            if self._wal_task is not None:
+                await self._wal_task
             store = self._store
             if store is not None:
-                await self._in_writer(store.close)
+                # Closing the last connection moves the WAL into the file: not on the loop.
+                await self._loop.run_in_executor(self._executor, store.close)
         finally:
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
