@@ -2,6 +2,10 @@
 
 A ``PolicySet`` is an immutable snapshot. Reload builds a new one and swaps the
 reference, so a request in flight finishes on the snapshot it started with.
+
+A rule whose condition lies in CEL's comparison-and-logic subset runs on the Event's
+flat fields (``policy.subset``); the others, and any value the subset hands back,
+run on CEL with a context holding only the fields the plan's rules read.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from atlasgate.event import Event
 from atlasgate.policy.constraints import combine
 from atlasgate.policy.decision import Action, Decision
 from atlasgate.policy.rules import Rule
+from atlasgate.policy.subset import Absent, Fallback
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +89,25 @@ class PolicySet:
         """Evaluate every rule of ``phase``; raises PolicyError if a condition fails."""
         plan = self._plan(phase, event.get("api.method"))
         matched: list[Rule] = []
-        if plan.rules:
-            context, present = plan.context(event.nested())
+        flat = event.flat()
+        cel_context: tuple[cel.Context, frozenset[str]] | None = None
+        for rule in plan.rules:
+            if rule.direct is not None:
+                try:
+                    if rule.direct(flat):
+                        matched.append(rule)
+                    continue
+                except Absent:
+                    continue
+                except Fallback:
+                    pass  # a value only CEL decides exactly: evaluate the rule there
+            if cel_context is None:
+                cel_context = plan.context(event.nested())
+            context, present = cel_context
             # A rule none of whose variables exist can only fail on an undefined name:
             # skip it instead of raising and catching an error per rule and request.
-            matched = [rule for rule in plan.rules
-                       if (not rule.roots or not present.isdisjoint(rule.roots)) and rule.matches(context)]
+            if (not rule.roots or not present.isdisjoint(rule.roots)) and rule.matches(context):
+                matched.append(rule)
         did = decision_id or uuid.uuid4().hex
         if not matched:
             return Decision(did, Action.ALLOW, None, ("no rule matched",), (),

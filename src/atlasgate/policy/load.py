@@ -152,6 +152,7 @@ def _compile_spec(spec: RuleSpec, source: str, line: Any, errors: list[ConfigErr
         roots=compiled.roots,
         chains=compiled.chains,
         methods=compiled.methods,
+        direct=compiled.direct,
     )
 
 

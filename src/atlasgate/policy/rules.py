@@ -10,6 +10,7 @@ import cel
 from atlasgate.errors import PolicyError
 from atlasgate.policy.analysis import field_chains, method_guard
 from atlasgate.policy.decision import Action, Severity
+from atlasgate.policy.subset import Evaluator, compile_subset
 
 # Errors that mean "this Event does not have the field the rule reads": the rule
 # simply does not apply. Anything else is a real evaluation failure.
@@ -32,6 +33,7 @@ class Rule:
     roots: tuple[str, ...]
     chains: tuple[str, ...] = ()
     methods: frozenset[str] | None = None
+    direct: Evaluator | None = None  # the same condition on flat fields, when in the subset
 
     def matches(self, context: Any) -> bool:
         """Evaluate on a CEL context (or a dict of the variables the rule reads)."""
@@ -57,6 +59,7 @@ class CompiledCondition:
     roots: tuple[str, ...]
     chains: tuple[str, ...]
     methods: frozenset[str] | None
+    direct: Evaluator | None
 
 
 def compile_condition(condition: str) -> CompiledCondition:
@@ -67,4 +70,5 @@ def compile_condition(condition: str) -> CompiledCondition:
         message = str(exc).replace("<input>", "condition")
         raise ValueError(f"invalid CEL condition: {message}") from None
     roots = tuple(sorted({name.split(".")[0] for name in program.variables()}))
-    return CompiledCondition(program, roots, field_chains(condition, roots), method_guard(condition))
+    return CompiledCondition(program, roots, field_chains(condition, roots), method_guard(condition),
+                             compile_subset(condition))

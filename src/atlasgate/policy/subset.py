@@ -1,0 +1,320 @@
+"""The comparison-and-logic core of CEL, evaluated in Python on an Event's flat fields.
+
+Almost every policy condition is a few comparisons of Event fields with literals,
+joined by ``&&``, ``||`` and ``!``. Handing such a condition to the CEL library
+means converting the fields it reads into CEL values first, which costs several
+times more than evaluating it. A condition inside this subset is therefore also
+compiled into Python closures that read the flat fields directly; anything outside
+it (function and method calls, arithmetic, indexing, macros, ``?:``) has no such
+closure and runs on CEL alone.
+
+CEL stays the reference. Where a value would take the two apart (a type that CEL
+may treat differently, a field that holds a map) the closure raises ``Fallback``
+and the rule runs on CEL for that Event. A field that is absent raises ``Absent``,
+which the engine reads as CEL's "no such key": the rule does not apply. ``&&`` and
+``||`` absorb an absent side the way CEL does (``false && x`` is false whatever
+``x`` is). A differential test holds the two to the same answers.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Flat = Mapping[str, Any]
+Evaluator = Callable[[Flat], Any]
+
+_INT64 = 2**63
+
+
+class Absent(Exception):
+    """A field the condition reads is not in the Event."""
+
+
+class Fallback(Exception):
+    """A value this evaluator does not decide exactly as CEL would: ask CEL."""
+
+
+class _Unsupported(Exception):
+    """The condition uses CEL beyond this subset."""
+
+
+_TOKEN = re.compile(
+    r"\s*(?:"
+    r"(?P<number>\d+\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\d+)(?![\w.])"
+    r"|(?P<string>\"[^\"\\\n]*\"|'[^'\\\n]*')"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<op>&&|\|\||==|!=|<=|>=|[<>!()\[\],.\-])"
+    r")"
+)
+_RELATIONS = {"==", "!=", "<", "<=", ">", ">=", "in"}
+_LITERALS = {"true": True, "false": False, "null": None}
+_RESERVED = {"in", "as", "break", "const", "continue", "else", "for", "function", "if",
+             "import", "let", "loop", "package", "namespace", "return", "var", "void", "while"}
+
+
+def compile_subset(condition: str) -> Evaluator | None:
+    """Closures for ``condition`` if it lies inside the subset, else None."""
+    try:
+        parser = _Parser(_tokens(condition))
+        node = parser.expression()
+        if parser.peek() is not None:
+            raise _Unsupported
+    except (_Unsupported, RecursionError):
+        return None
+    return _boolean(node)
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    tokens: list[tuple[str, str]] = []
+    position = 0
+    end = len(text.rstrip())
+    while position < end:
+        match = _TOKEN.match(text, position)
+        if match is None or match.end() == position:
+            raise _Unsupported
+        kind = match.lastgroup
+        assert kind is not None
+        tokens.append((kind, match.group(kind)))
+        position = match.end()
+    return tokens
+
+
+class _Parser:
+    """Recursive descent over CEL's precedence: ``||`` < ``&&`` < relations < unary."""
+
+    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+        self.tokens = tokens
+        self.index = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.index] if self.index < len(self.tokens) else None
+
+    def take(self) -> tuple[str, str]:
+        token = self.peek()
+        if token is None:
+            raise _Unsupported
+        self.index += 1
+        return token
+
+    def accept(self, op: str) -> bool:
+        token = self.peek()
+        if token is not None and token[1] == op and token[0] in ("op", "name"):
+            self.index += 1
+            return True
+        return False
+
+    def expression(self) -> Evaluator:
+        node = self.conjunction()
+        while self.accept("||"):
+            node = _or(node, self.conjunction())
+        return node
+
+    def conjunction(self) -> Evaluator:
+        node = self.relation()
+        while self.accept("&&"):
+            node = _and(node, self.relation())
+        return node
+
+    def relation(self) -> Evaluator:
+        left = self.unary()
+        token = self.peek()
+        if token is None or token[1] not in _RELATIONS:
+            return left
+        self.take()
+        right = self.unary()
+        following = self.peek()
+        if following is not None and following[1] in _RELATIONS:
+            raise _Unsupported  # a < b < c: legal CEL, rare, left to CEL
+        return _relation(token[1], left, right)
+
+    def unary(self) -> Evaluator:
+        if self.accept("!"):
+            return _not(self.unary())
+        if self.accept("-"):
+            kind, text = self.take()
+            if kind != "number":
+                raise _Unsupported
+            return _constant(-_number(text))
+        if self.accept("("):
+            node = self.expression()
+            if not self.accept(")"):
+                raise _Unsupported
+            return node
+        if self.accept("["):
+            return self.list_literal()
+        kind, text = self.take()
+        if kind == "number":
+            return _constant(_number(text))
+        if kind == "string":
+            return _constant(text[1:-1])
+        if kind == "name":
+            if text in _LITERALS:
+                return _constant(_LITERALS[text])
+            return self.path(text)
+        raise _Unsupported
+
+    def path(self, first: str) -> Evaluator:
+        if first in _RESERVED:
+            raise _Unsupported
+        parts = [first]
+        while self.accept("."):
+            kind, text = self.take()
+            if kind != "name" or text in _LITERALS or text in _RESERVED:
+                raise _Unsupported
+            parts.append(text)
+        token = self.peek()
+        if token is not None and token[1] in ("(", "["):
+            raise _Unsupported  # a call, a method or an index
+        return _field(tuple(parts))
+
+    def list_literal(self) -> Evaluator:
+        items: list[Any] = []
+        if not self.accept("]"):
+            while True:
+                item = self.unary()
+                value = getattr(item, "constant", _NO_CONSTANT)
+                if value is _NO_CONSTANT:
+                    raise _Unsupported  # only lists of literals
+                items.append(value)
+                if self.accept("]"):
+                    break
+                if not self.accept(","):
+                    raise _Unsupported
+        return _constant(tuple(items))
+
+
+_NO_CONSTANT = object()
+
+
+def _number(text: str) -> int | float:
+    if any(c in text for c in ".eE"):
+        return float(text)
+    value = int(text)
+    if value >= _INT64:
+        raise _Unsupported
+    return value
+
+
+def _constant(value: Any) -> Evaluator:
+    def evaluate(flat: Flat) -> Any:
+        return value
+
+    evaluate.constant = value  # type: ignore[attr-defined]
+    return evaluate
+
+
+def _field(parts: tuple[str, ...]) -> Evaluator:
+    name = ".".join(parts)
+    prefixes = tuple(".".join(parts[:i]) for i in range(1, len(parts)))
+
+    def evaluate(flat: Flat) -> Any:
+        try:
+            value = flat[name]
+        except KeyError:
+            # A shorter name holding a map would let CEL select into it.
+            if any(prefix in flat for prefix in prefixes):
+                raise Fallback from None
+            raise Absent from None
+        if isinstance(value, dict):
+            raise Fallback
+        return value
+
+    return evaluate
+
+
+def _kind(value: Any) -> str:
+    """CEL's type family of a Python value; ``other`` is left to CEL."""
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "bool"
+    if isinstance(value, int):
+        if -_INT64 <= value < _INT64:
+            return "number"
+        return "other"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "other"
+
+
+def _equal(left: Any, right: Any) -> bool:
+    """CEL equality: values of different type families are unequal, never an error."""
+    kind = _kind(left)
+    other = _kind(right)
+    if kind == "other" or other == "other":
+        raise Fallback
+    return kind == other and left == right
+
+
+def _relation(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
+    if op == "==":
+        return lambda flat: _equal(left(flat), right(flat))
+    if op == "!=":
+        return lambda flat: not _equal(left(flat), right(flat))
+    if op == "in":
+        def contains(flat: Flat) -> bool:
+            value = left(flat)
+            items = right(flat)
+            if not isinstance(items, tuple | list):
+                raise Fallback  # maps and anything else: CEL's rules
+            return any(_equal(value, item) for item in items)
+
+        return contains
+    compare: Callable[[Any, Any], bool] = {
+        "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
+
+    def ordered(flat: Flat) -> bool:
+        a = left(flat)
+        b = right(flat)
+        kind = _kind(a)
+        if kind not in ("number", "string") or kind != _kind(b):
+            raise Fallback  # CEL raises "no such overload"; let it say so
+        return compare(a, b)
+
+    return ordered
+
+
+def _truth(value: Any) -> bool:
+    if value is True or value is False:
+        return value
+    raise Fallback  # not a bool: CEL reports the error
+
+
+def _not(operand: Evaluator) -> Evaluator:
+    return lambda flat: not _truth(operand(flat))
+
+
+def _and(left: Evaluator, right: Evaluator) -> Evaluator:
+    def evaluate(flat: Flat) -> bool:
+        try:
+            first = _truth(left(flat))
+        except Absent:
+            if _truth(right(flat)) is False:
+                return False  # false && <absent> is false in CEL, in either order
+            raise
+        return first and _truth(right(flat))
+
+    return evaluate
+
+
+def _or(left: Evaluator, right: Evaluator) -> Evaluator:
+    def evaluate(flat: Flat) -> bool:
+        try:
+            first = _truth(left(flat))
+        except Absent:
+            if _truth(right(flat)) is True:
+                return True
+            raise
+        return first or _truth(right(flat))
+
+    return evaluate
+
+
+def _boolean(node: Evaluator) -> Evaluator:
+    """The whole condition must be true or false; anything else is CEL's error to report."""
+    return lambda flat: _truth(node(flat))
