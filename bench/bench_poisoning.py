@@ -3,11 +3,15 @@
 Run: ``python bench/bench_poisoning.py`` (about 3 minutes on 2 shared cores, longer
 when they are busy; ``--quick`` for fewer repeats). For each data set and repeat,
 half the rows become the trusted baseline (a profile is learned from it) and the
-other half the incoming batch, into which poison is injected. Row-level precision
-and recall are micro-averaged over repeats; decision rates say how often the batch
-was held (REVIEW) or blocked. Clean resamples (random subsets of the held-out half)
-measure false alarms. cleanlab, the reference for label issues, runs on the very
-same batches.
+other half the incoming batch, into which poison is injected. Label flips and
+backdoors are injected several times per split on the smaller data sets (about 900
+batch rows per split and injection in all), so that a 1% injection into an 89-row
+batch is measured on more than one row. Row-level precision and recall are
+micro-averaged; decision rates say how often the batch was held (REVIEW) or blocked.
+Clean resamples (random subsets of the held-out half) measure false alarms.
+cleanlab, the reference for label issues, runs on the very same batches. The
+minority-class drop is also measured on larger class-count samples, to find the
+batch size at which the class-balance test sees it.
 """
 
 from __future__ import annotations
@@ -18,18 +22,19 @@ import tempfile
 import time
 import warnings
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.datasets import load_breast_cancer, load_digits, load_wine, make_classification
+from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 from sklearn.preprocessing import StandardScaler
 
 from atlasgate.data.checks import CheckReport, check_batch
+from atlasgate.data.checks.distribution import rows_to_see_drop
 from atlasgate.data.manifest import build_manifest, verify_manifest
 from atlasgate.data.profile import Profile
 from atlasgate.data.settings import CheckSettings
@@ -37,6 +42,8 @@ from atlasgate.policy.decision import Action
 
 LABEL = "target"
 DATASETS = {"digits": load_digits, "breast_cancer": load_breast_cancer, "wine": load_wine}
+# Batch rows per split and injection: smaller batches get more injections.
+ROWS_PER_INJECTION = 900
 
 
 @dataclass
@@ -240,6 +247,11 @@ def timed_check(
     return report
 
 
+def significant_shift(report: CheckReport) -> bool:
+    """A class_shift hint or alarm (corrected p < 0.05), not a note on sampling noise."""
+    return any(f.detail.get("significant", True) for f in report.by_check("class_shift"))
+
+
 def run(repeats: int, resamples: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     tallies: dict[tuple[str, str], Tally] = defaultdict(Tally)
@@ -248,14 +260,18 @@ def run(repeats: int, resamples: int, seed: int) -> None:
     tamper: dict[str, list[bool]] = defaultdict(list)
     alarms: dict[str, int] = defaultdict(int)
     hints: dict[str, int] = defaultdict(int)
+    backdoor_clean: dict[str, int] = defaultdict(int)
+    profiles: dict[str, Profile] = {}
     settings = CheckSettings()
     for name, loader in DATASETS.items():
         frame = loader(as_frame=True).frame
         classes = sorted(frame[LABEL].unique())
         for split_no in range(repeats):
             base, pool = split(frame, rng)
+            draws = max(1, round(ROWS_PER_INJECTION / len(pool)))
             t0 = time.perf_counter()
             profile = Profile.learn(base, LABEL, seed=int(rng.integers(1 << 30)))
+            profiles[name] = profile
             learn_seconds[name] += time.perf_counter() - t0
             print(f"  {name}: split {split_no + 1}/{repeats}", file=sys.stderr, flush=True)
 
@@ -265,40 +281,43 @@ def run(repeats: int, resamples: int, seed: int) -> None:
                 subset = pool.iloc[rng.choice(len(pool), int(0.6 * len(pool)), replace=False)]
                 report = check(subset.reset_index(drop=True))
                 tallies[(name, "clean resample")].add(report.flagged_rows(), set(), report.decision)
-                hints[name] += bool(report.by_check("class_shift"))
+                hints[name] += significant_shift(report)
+                backdoor_clean[name] += bool(report.by_check("backdoor_trigger"))
                 for finding in report.findings:
                     if finding.strength != "weak":
                         alarms[f"{name}: {finding.check} ({finding.strength})"] += 1
-            for rate in (0.01, 0.05, 0.10, 0.20):
-                batch, truth = flip_labels(pool, rate, rng, classes)
-                report = check(batch)
-                tallies[(name, f"label flips {rate:.0%}")].add(
-                    report.flagged_rows("label_flips"), truth, report.decision
-                )
-                for trusted in (False, True):
-                    t = time.perf_counter()
-                    flags = cleanlab_flags(base, batch, trusted)
-                    key = "cleanlab, LR fitted on baseline" if trusted else "cleanlab, LR cross-validated"
-                    tallies[(name, f"{key} {rate:.0%}")].add(flags, truth)
-                    tallies[(name, f"{key} {rate:.0%}")].seconds += time.perf_counter() - t
-            for rate in (0.01, 0.05, 0.10):
-                batch, truth = backdoor(pool, base, rate, rng, name)
-                report = check(batch)
-                tallies[(name, f"backdoor {rate:.0%}")].add(
-                    report.flagged_rows("backdoor_trigger"), truth, report.decision
-                )
-                tallies[(name, f"backdoor {rate:.0%} (spectral only)")].add(
-                    report.flagged_rows("spectral_signature"), truth
-                )
+            for _ in range(draws):
+                for rate in (0.01, 0.05, 0.10, 0.20):
+                    batch, truth = flip_labels(pool, rate, rng, classes)
+                    report = check(batch)
+                    tally = tallies[(name, f"label flips {rate:.0%}")]
+                    tally.add(report.flagged_rows("label_flips"), truth, report.decision)
+                    tally.extra["rows"] = len(truth)
+                    for trusted in (False, True):
+                        t = time.perf_counter()
+                        flags = cleanlab_flags(base, batch, trusted)
+                        key = "cleanlab, LR fitted on baseline" if trusted else "cleanlab, LR cross-validated"
+                        tallies[(name, f"{key} {rate:.0%}")].add(flags, truth)
+                        tallies[(name, f"{key} {rate:.0%}")].seconds += time.perf_counter() - t
+                for rate in (0.01, 0.05, 0.10):
+                    batch, truth = backdoor(pool, base, rate, rng, name)
+                    report = check(batch)
+                    tally = tallies[(name, f"backdoor {rate:.0%}")]
+                    tally.add(report.flagged_rows("backdoor_trigger"), truth, report.decision)
+                    tally.extra["rows"] = len(truth)
+                    tallies[(name, f"backdoor {rate:.0%} (backdoor or label-flip rows)")].add(
+                        report.flagged_rows("backdoor_trigger", "label_flips"), truth
+                    )
+                    tallies[(name, f"backdoor {rate:.0%} (spectral only)")].add(
+                        report.flagged_rows("spectral_signature"), truth
+                    )
             report = check(global_shift(pool, base))
             tallies[(name, "global shift +0.5 SD")].add(set(), set(), report.decision)
             for share in (0.10, 0.30):
                 report = check(class_drop(pool, base, share, rng))
                 tally = tallies[(name, f"minority class drop {share:.0%}")]
                 tally.add(set(), set(), report.decision)
-                tally.extra["class_shift"] = tally.extra.get("class_shift", 0) + bool(
-                    report.by_check("class_shift")
-                )
+                tally.extra["class_shift"] = tally.extra.get("class_shift", 0) + significant_shift(report)
             batch, truth = ood_rows(pool, base, 0.05, rng)
             report = check(batch)
             tallies[(name, "OOD rows 5% (novelty)")].add(
@@ -317,15 +336,18 @@ def run(repeats: int, resamples: int, seed: int) -> None:
             for label, ok in manifest_tamper(base, rng).items():
                 tamper[label].append(ok)
     print_tables(tallies, learn_seconds, check_seconds, tamper, repeats, resamples)
-    class_drop_at_scale(rng, settings)
-    print("\nclass_shift findings of any strength on clean resamples (for comparison)")
+    print("\nclass_shift hints or alarms (corrected p < 0.05) on clean resamples")
     for name in DATASETS:
-        print(f"  {name:<14}{hints[name] / max(repeats * resamples, 1):.0%}")
+        print(f"  {name:<14}{hints[name] / max(repeats * resamples, 1):.1%}")
+    print("\nbackdoor_trigger findings of any strength on clean resamples (count)")
+    for name in DATASETS:
+        print(f"  {name:<14}{backdoor_clean[name]} of {repeats * resamples}")
     print("\nFindings of moderate or strong strength on clean resamples (count)")
     for key, count in sorted(alarms.items()):
         print(f"  {key:<50}{count}")
     if not alarms:
         print("  none")
+    class_drop_power(rng, profiles, settings)
 
 
 def print_tables(tallies, learn_seconds, check_seconds, tamper, repeats, resamples) -> None:
@@ -333,7 +355,7 @@ def print_tables(tallies, learn_seconds, check_seconds, tamper, repeats, resampl
         f"\nRow-level precision/recall, decision rates ({repeats} splits per data set; "
         f"{resamples} clean resamples per split)\n"
     )
-    header = f"{'data set':<14}{'injection':<44}{'prec':>6}{'recall':>7}{'F1':>6}{'REVIEW+':>9}{'BLOCK':>7}"
+    header = f"{'data set':<14}{'injection':<52}{'prec':>6}{'recall':>7}{'F1':>6}{'REVIEW+':>9}{'BLOCK':>7}"
     print(header)
     print("-" * len(header))
     for (name, what), t in tallies.items():
@@ -346,8 +368,10 @@ def print_tables(tallies, learn_seconds, check_seconds, tamper, repeats, resampl
         blocked = f"{t.block / t.runs:.1%}" if t.runs and "spectral" not in what else ""
         if what == "clean resample":
             p = r = f = ""
-        print(f"{name:<14}{what:<44}{p:>6}{r:>7}{f:>6}{held:>9}{blocked:>7}")
-    print("\nMinority-class drop: class_shift finding in the report (any strength) / batch held")
+        if "rows" in t.extra:
+            what = f"{what} ({t.runs}× {int(t.extra['rows'])} rows)"
+        print(f"{name:<14}{what:<52}{p:>6}{r:>7}{f:>6}{held:>9}{blocked:>7}")
+    print("\nMinority-class drop: class_shift hint in the report (corrected p < 0.05) / batch held")
     for (name, what), t in tallies.items():
         if what.startswith("minority"):
             found = t.extra.get("class_shift", 0) / max(t.runs, 1)
@@ -383,35 +407,51 @@ def print_tables(tallies, learn_seconds, check_seconds, tamper, repeats, resampl
         )
 
 
-def class_drop_at_scale(rng: np.random.Generator, settings: CheckSettings) -> None:
-    """The minority-class drop where a test has the power to see it: 30,000-row batches."""
-    x, y = make_classification(
-        n_samples=90_000,
-        n_features=4,
-        n_informative=3,
-        n_redundant=0,
-        weights=[0.8, 0.2],
-        random_state=int(rng.integers(1 << 30)),
+def class_drop_power(rng: np.random.Generator, profiles: dict[str, Profile], settings: CheckSettings) -> None:
+    """Detection rate of a 10% minority-class drop against the clean hint rate, by size.
+
+    The class-balance check reads only the baseline's class counts and the batch's
+    labels, so each data set's profile is reused with its class counts replaced by those
+    of an N-row baseline drawn from the data set's class shares; batches of N labels are
+    drawn from the same shares (clean) and then thinned by 10% in the smallest class.
+    """
+    sizes = (100, 300, 1_000, 3_000, 10_000, 20_000, 30_000, 50_000)
+    draws = 100
+    only = replace(settings, checks=("class_shift",))
+    print(
+        "\nMinority-class drop of 10% by size: share of batches with a class_shift hint "
+        f"(corrected p < 0.05), baseline and batch of N rows each, {draws} draws per cell"
     )
-    frame = pd.DataFrame(x, columns=["a", "b", "c", "d"]).round(4)
-    frame[LABEL] = y
-    base = frame.iloc[:30_000].reset_index(drop=True)
-    profile = Profile.learn(base, LABEL, seed=0)
-    print("\nMinority-class drop at scale (generated data, 30,000-row baseline and batches)")
-    for label, start in (("clean batch", 30_000), ("clean batch", 60_000)):
-        report = check_batch(profile, frame.iloc[start : start + 30_000].reset_index(drop=True), settings)
-        found = report.by_check("class_shift")
+    print(f"  {'data set':<14}{'N':>8}{'drop seen':>11}{'clean hint':>12}")
+    for name, profile in profiles.items():
+        shares = np.asarray(DATASETS[name]().target, dtype=int)
+        shares = np.bincount(shares, minlength=len(profile.classes)) / shares.size
+        minority = int(np.argmin(shares))
+        smallest: int | None = None
+        for n in sizes:
+            seen = clean = 0
+            for _ in range(draws):
+                counts = rng.multinomial(n, shares)
+                sized = replace(profile, rows=n, class_counts=counts.tolist())
+                batch = rng.multinomial(n, shares)
+                clean += significant_shift(check_batch(sized, _labels(profile, batch), only))
+                batch[minority] -= round(0.1 * batch[minority])
+                seen += significant_shift(check_batch(sized, _labels(profile, batch), only))
+            print(f"  {name:<14}{n:>8,}{seen / draws:>11.0%}{clean / draws:>12.0%}")
+            if smallest is None and seen / draws >= 0.9 and clean / draws <= 0.05:
+                smallest = n
+        estimate = rows_to_see_drop(float(shares[minority]), 10**12, len(shares))
+        found = f"{smallest:,}" if smallest else f"more than {sizes[-1]:,}"
         print(
-            f"  {label:<28} decision {report.decision.name:<7} class_shift: "
-            f"{found[0].strength if found else 'none'}"
+            f"  {name:<14}smallest N with the drop seen in ≥ 90% and a clean hint in ≤ 5%: {found} "
+            f"(normal approximation: {2 * estimate:,} each)"
+            if estimate
+            else ""
         )
-    for share in (0.05, 0.10, 0.20):
-        batch = frame.iloc[30_000:60_000].reset_index(drop=True)
-        batch = class_drop(batch, base, share, rng)
-        report = check_batch(profile, batch, settings)
-        found = report.by_check("class_shift")
-        text = found[0].explanation[:70] if found else "none"
-        print(f"  minority drop {share:.0%}{'':<13} decision {report.decision.name:<7} {text}")
+
+
+def _labels(profile: Profile, counts: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({LABEL: np.repeat(np.asarray(profile.classes, dtype=object), counts)})
 
 
 def main() -> None:

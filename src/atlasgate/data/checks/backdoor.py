@@ -98,7 +98,7 @@ def backdoor_trigger(view: BatchView) -> list[DataFinding]:
                 },
             )
         )
-    findings.extend(_contradicted_patterns(view, labels, used))
+    findings.extend(_small_triggers(view, labels, used))
     return findings
 
 
@@ -292,7 +292,7 @@ class Shared:
     p_value: float
 
 
-def _contradicted_patterns(view: BatchView, labels: np.ndarray, used: set[int]) -> list[DataFinding]:
+def _small_triggers(view: BatchView, labels: np.ndarray, used: set[int]) -> list[DataFinding]:
     """A trigger carried by only a few rows: shared rare values on rows the model doubts.
 
     Evidence that needs no minimum count of rows, combined in one chance bound:
@@ -313,7 +313,7 @@ def _contradicted_patterns(view: BatchView, labels: np.ndarray, used: set[int]) 
     if model is None or model.confidence_cdf is None:
         return []
     doubt = _doubt(view, labels)
-    columns = _value_columns(view)
+    columns = _value_columns(view, labels)
     if not columns:
         return []
     findings: list[DataFinding] = []
@@ -324,7 +324,7 @@ def _contradicted_patterns(view: BatchView, labels: np.ndarray, used: set[int]) 
             continue
         holding = labels == label
         for j, value in zip(shared.features, shared.values, strict=True):
-            holding &= _equal(columns[j][1], value)
+            holding &= _equal(columns[j].values, value)
         rows = np.array([r for r in np.flatnonzero(holding) if r not in used], dtype=int)
         used.update(rows.tolist())
         findings.append(_shared_finding(view, columns, shared, rows))
@@ -342,22 +342,44 @@ def _doubt(view: BatchView, labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _value_columns(view: BatchView) -> list[tuple[str, np.ndarray, dict[str, list[int]], int]]:
-    """Per feature: name, batch values, baseline per-class counts of exact values, and
-    the most an unlisted value can have occurred in the baseline."""
-    out: list[tuple[str, np.ndarray, dict[str, list[int]], int]] = []
-    frame = view.frame
+@dataclass
+class ValueColumn:
+    """One feature's batch values, coded, with their counts in the batch and the baseline."""
+
+    name: str
+    values: np.ndarray
+    codes: np.ndarray  # index into uniques; -1 where the value is missing
+    uniques: np.ndarray
+    in_batch: np.ndarray  # rows of the batch holding each value
+    by_label: np.ndarray  # classes × values
+    base_counts: dict[str, list[int]]  # baseline per-class counts of listed values
+    floor: int  # the most an unlisted value can have occurred in the baseline
+
+
+def _value_columns(view: BatchView, labels: np.ndarray) -> list[ValueColumn]:
+    out: list[ValueColumn] = []
+    frame, k = view.frame, len(view.profile.classes)
+    raw: list[tuple[str, np.ndarray, np.ndarray, dict[str, list[int]], int]] = []
     for name, stats in view.profile.numeric.items():
-        if name not in frame.columns:
-            continue
-        counts = {key: list(atom.get("classes") or []) for key, atom in stats.get("atoms", {}).items()}
-        out.append((name, numeric_values(frame[name]), counts, int(stats.get("atom_floor", 1))))
+        if name in frame.columns:
+            values = numeric_values(frame[name])
+            counts = {key: list(a.get("classes") or []) for key, a in stats.get("atoms", {}).items()}
+            raw.append((name, values, np.isfinite(values), counts, int(stats.get("atom_floor", 1))))
     for name, stats in view.profile.categorical.items():
-        if name not in frame.columns:
-            continue
-        values = frame[name].astype("string").fillna("").to_numpy(dtype=object)
-        counts = {repr(str(v)): list(c) for v, c in stats.get("class_counts", {}).items()}
-        out.append((name, values, counts, 0))
+        if name in frame.columns:
+            values = frame[name].astype("string").fillna("").to_numpy(dtype=object)
+            counts = {repr(str(v)): list(c) for v, c in stats.get("class_counts", {}).items()}
+            raw.append((name, values, values != "", counts, 0))
+    known = labels >= 0
+    for name, values, present, counts, floor in raw:
+        codes = np.full(values.size, -1, dtype=int)
+        uniques, inverse = np.unique(values[present], return_inverse=True)
+        codes[present] = inverse
+        by_label = np.zeros((k, uniques.size))
+        both = present & known
+        np.add.at(by_label, (labels[both], codes[both]), 1.0)
+        in_batch = np.bincount(codes[present], minlength=uniques.size).astype(float)
+        out.append(ValueColumn(name, values, codes, uniques, in_batch, by_label, counts, floor))
     return out
 
 
@@ -371,7 +393,7 @@ def _key(value: object) -> str:
 
 def _best_group(
     view: BatchView,
-    columns: list[tuple[str, np.ndarray, dict[str, list[int]], int]],
+    columns: list[ValueColumn],
     label: int,
     members: np.ndarray,
     doubt: np.ndarray,
@@ -393,51 +415,49 @@ def _best_group(
     values: list[object] = []
     counts: list[tuple[float, float]] = []
     incidence: list[np.ndarray] = []
-    for j, (_, column, base_counts, floor) in enumerate(columns):
-        held = column[members]
-        present = np.array([v == v and v != "" for v in held], dtype=bool)
-        if present.sum() < 2:
-            continue
-        uniques, inverse, number = np.unique(held[present], return_inverse=True, return_counts=True)
+    for j, column in enumerate(columns):
+        held = column.codes[members]
+        number = np.bincount(held[held >= 0], minlength=column.uniques.size)
         for u in np.flatnonzero(number >= 2):
-            value = uniques[u]
-            in_batch = float(np.sum(_equal(column, value) & of_label))
-            per_class = base_counts.get(_key(value))
-            base = float(per_class[label]) if per_class and label < len(per_class) else float(floor)
+            value = column.uniques[u]
+            in_batch = float(column.by_label[label, u])
+            per_class = column.base_counts.get(_key(value))
+            floor = float(column.floor)
+            base = float(per_class[label]) if per_class and label < len(per_class) else floor
             if (base + in_batch - number[u] + 1.0) / (total - number[u] + 1.0) > RARE:
                 continue
-            everywhere = float(sum(per_class)) if per_class else float(floor)
-            everywhere += float(np.sum(_equal(column, value))) - number[u]
+            everywhere = (float(sum(per_class)) if per_class else floor) + column.in_batch[u] - number[u]
             if (everywhere + 1.0) / (view.n + view.m - number[u] + 1.0) > RARE_ANYWHERE:
                 continue
-            mask = np.zeros(m_t, dtype=bool)
-            mask[np.flatnonzero(present)[inverse == u]] = True
             features.append(j)
             values.append(value)
             counts.append((base, in_batch))
-            incidence.append(mask)
+            incidence.append(held == u)
     if not incidence:
         return None
     matrix = np.array(incidence)
     overlap = matrix.astype(np.int32) @ matrix.T.astype(np.int32)
-    rarity = np.array([b + i for b, i in counts])
-    order = np.argsort(rarity, kind="stable")
+    # Fisher's p is at least the product of the doubts, so groups whose product is above
+    # the gate are skipped before the bound is computed.
+    log_doubt = np.log(np.clip(doubt, 1e-300, 1.0))
+    product = (matrix * log_doubt[None, :]) @ matrix.T.astype(float)
+    gate = math.log(DOUBT_GATE)
+    feature_of = np.asarray(features)
+    pairs = (overlap >= 2) & (product <= gate) & (feature_of[:, None] != feature_of[None, :])
+    groups = [[int(a)] for a in np.flatnonzero(np.diag(product) <= gate)]
+    groups += [[int(a), int(b)] for a, b in zip(*np.nonzero(np.triu(pairs, 1)), strict=True)]
     best: Shared | None = None
-    for seed in order:
-        steps = [([int(seed)], matrix[seed])]
-        for c in order:
-            if c > seed and overlap[seed, c] >= 2 and features[c] != features[seed]:
-                steps.append(([int(seed), int(c)], matrix[seed] & matrix[c]))
-        for items, rows in steps:
-            found = _bound(view, columns, label, members, doubt, items, rows, features, values, counts, total)
-            if found is not None and (best is None or found.p_value < best.p_value):
-                best = found
+    for items in groups:
+        rows = matrix[items[0]] if len(items) == 1 else matrix[items[0]] & matrix[items[1]]
+        found = _bound(view, columns, label, members, doubt, items, rows, features, values, counts, total)
+        if found is not None and (best is None or found.p_value < best.p_value):
+            best = found
     return best
 
 
 def _bound(
     view: BatchView,
-    columns: list[tuple[str, np.ndarray, dict[str, list[int]], int]],
+    columns: list[ValueColumn],
     label: int,
     members: np.ndarray,
     doubt: np.ndarray,
@@ -491,13 +511,13 @@ def _log_choose(n: int, r: int) -> float:
 
 def _shared_finding(
     view: BatchView,
-    columns: list[tuple[str, np.ndarray, dict[str, list[int]], int]],
+    columns: list[ValueColumn],
     shared: Shared,
     rows: np.ndarray,
 ) -> DataFinding:
     profile, settings = view.profile, view.settings
     label = profile.classes[shared.label]
-    names = [columns[j][0] for j in shared.features]
+    names = [columns[j].name for j in shared.features]
     described = " and ".join(
         f"{name} = {_show(value)} (a clean row holds it with probability about {c:.2%})"
         for name, value, c in zip(names, shared.values, shared.chances, strict=True)

@@ -8,7 +8,10 @@ large effect (PSI, Jensen–Shannon, KS distance, relative change of a class sha
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from scipy import stats as sps
 
 from atlasgate.data.checks.context import BatchView
 from atlasgate.data.report import DataFinding
@@ -23,15 +26,24 @@ from atlasgate.data.stats import (
 from atlasgate.data.techniques import BY_CHECK
 
 HINT_ALPHA = 0.05
+# The article's example of a class-balance attack: one class thinned by 10%. The report
+# says how large a batch sees it with this power at the hint level.
+DROP_EXAMPLE = 0.10
+DROP_POWER = 0.9
 
 
 def class_shift(view: BatchView) -> list[DataFinding]:
-    """Class balance: an omnibus chi-square and one test per class against the rest.
+    """Class balance: a one-sided test per class for a drop, a two-sided one for a rise.
 
-    Per-class tests (Holm-corrected) have more power for the usual poisoning shape,
-    one class thinned or inflated. A change of at least ``class_min_relative_change``
-    is reported as a weak hint when its corrected p-value is below 0.05, and holds the
-    batch only at the check's significance level.
+    Thinning one class is the usual poisoning shape, so each class gets a one-sided
+    two-proportion test for a lower share than in the baseline (Holm over the classes).
+    The effect size is the change of the class's rows relative to the other classes
+    (the odds ratio less one): removing 10% of a class's rows is a -10% change whatever
+    the class's share. A drop of at least ``class_min_relative_change`` is a weak hint
+    when its corrected p-value is below 0.05 and holds the batch at the check's
+    significance level. A rise (per-class chi-square, Holm) is reported only at that
+    level. The finding says how large a batch sees a drop of ``DROP_EXAMPLE`` reliably;
+    a drop that large which the test cannot see at this size is reported as a note.
     """
     labels = view.labels
     profile = view.profile
@@ -44,53 +56,119 @@ def class_shift(view: BatchView) -> list[DataFinding]:
     base = np.asarray(profile.class_counts, dtype=float)
     batch = np.bincount(known, minlength=k).astype(float)
     statistic, omnibus, dof = chi_square_two_sample(base, batch)
-    per_class = holm(
+    rest_base, rest_batch = base.sum() - base, batch.sum() - batch
+    drops = holm([share_drop(base[c], base.sum(), batch[c], batch.sum()) for c in range(k)])
+    rises = holm(
         [
-            chi_square_two_sample(
-                np.array([base[c], base.sum() - base[c]]), np.array([batch[c], batch.sum() - batch[c]])
-            )[1]
+            chi_square_two_sample(np.array([base[c], rest_base[c]]), np.array([batch[c], rest_batch[c]]))[1]
             for c in range(k)
         ]
     )
     base_share = base / base.sum()
     batch_share = batch / batch.sum()
-    relative = (batch_share - base_share) / np.clip(base_share, 1e-12, None)
+    # Change of each class's rows relative to the other classes (half a row added to
+    # every count so that an empty class does not divide by zero).
+    change = ((batch + 0.5) / (rest_batch + 0.5)) / ((base + 0.5) / (rest_base + 0.5)) - 1.0
+    per_class = np.where(change < 0, drops, rises)
     settings = view.settings
     threshold = settings.class_min_relative_change
-    moved = [c for c in range(k) if abs(relative[c]) >= threshold]
-    if not moved:
+    fell = [c for c in range(k) if change[c] <= -threshold and drops[c] < HINT_ALPHA]
+    rose = [c for c in range(k) if change[c] >= threshold and rises[c] < settings.alpha]
+    unseen = [c for c in range(k) if change[c] <= -DROP_EXAMPLE and c not in fell]
+    shown = sorted(fell + rose, key=lambda c: per_class[c])
+    significant = bool(shown)
+    if not significant and not unseen:
         return []
-    worst = min(moved, key=lambda c: (per_class[c], -abs(relative[c])))
-    change = float(relative[worst])
-    p_value = float(min(omnibus, per_class[worst]))
-    if p_value >= HINT_ALPHA:
-        return []
-    strength = settings.strength(p_value, True, abs(change) >= 2.5 * threshold)
+    worst = shown[0] if significant else min(unseen, key=lambda c: change[c])
+    p_value = float(per_class[worst])
+    if significant:
+        strength = settings.strength(p_value, True, abs(change[worst]) >= 2.5 * threshold)
+    else:
+        strength = "weak"
     described = ", ".join(
         f"class {profile.classes[c]!r} {base_share[c]:.1%} → {batch_share[c]:.1%} "
-        f"({relative[c]:+.0%}, p={per_class[c]:.2g})"
-        for c in sorted(moved, key=lambda c: per_class[c])[:3]
+        f"({change[c]:+.0%} rows relative to the other classes, p={per_class[c]:.2g})"
+        for c in (shown if significant else unseen)[:3]
     )
+    if not significant:
+        explanation = f"a class lost rows, but within sampling noise at this batch size: {described}"
+    elif strength == "weak":
+        explanation = f"class balance moved (a hint: not significant at the check's level): {described}"
+    else:
+        explanation = f"class balance moved: {described}"
+    # The class a drop would hurt most to miss: the one with the smallest share.
+    smallest = int(np.argmin(np.where(base > 0, base_share, np.inf)))
+    needed = rows_to_see_drop(float(base_share[smallest]), int(base.sum()), k)
     return [
         DataFinding(
             check="class_shift",
-            test=f"Pearson chi-square, baseline vs batch class counts (dof {dof}), and each "
-            "class against the rest, Holm-corrected",
+            test="one-sided two-proportion z-test per class for a drop, chi-square per class "
+            "for a rise, Holm-corrected; effect: change of the class's rows relative to the "
+            f"other classes (Pearson chi-square over all classes, dof {dof}, shown alongside)",
             techniques=BY_CHECK["class_shift"],
             strength=strength,
-            explanation=f"class balance moved: {described}"
-            + ("" if strength != "weak" else " (not significant at this batch size)"),
+            explanation=f"{explanation}. " + _power_note(profile.classes[smallest], needed, int(batch.sum())),
             features=(profile.label or "",),
             p_value=p_value,
             effect={
                 "chi2": statistic,
                 "omnibus_p": omnibus,
-                "largest_relative_change": change,
+                "largest_relative_change": float(change[worst]),
                 "psi": psi(base_share, batch_share),
             },
-            detail={"class": profile.classes[worst]},
+            detail={
+                "class": profile.classes[worst],
+                "significant": significant,
+                "rows_to_see_drop": needed,
+            },
         )
     ]
+
+
+def share_drop(base_count: float, base_total: float, batch_count: float, batch_total: float) -> float:
+    """One-sided p-value that the batch's share of a class is lower than the baseline's."""
+    if base_total <= 0 or batch_total <= 0:
+        return 1.0
+    pooled = (base_count + batch_count) / (base_total + batch_total)
+    if pooled <= 0.0 or pooled >= 1.0:
+        return 1.0
+    se = math.sqrt(pooled * (1 - pooled) * (1 / base_total + 1 / batch_total))
+    z = (base_count / base_total - batch_count / batch_total) / se
+    return float(sps.norm.sf(z))
+
+
+def rows_to_see_drop(share: float, baseline_rows: int, classes: int) -> int | None:
+    """Batch rows needed to see a ``DROP_EXAMPLE`` relative drop of a class, or None.
+
+    Normal approximation of the one-sided test at the hint level (Holm's first step,
+    0.05 / classes) with power ``DROP_POWER``; None when even an endless batch would not
+    do because the baseline itself is too small.
+    """
+    if not 0.0 < share < 1.0:
+        return None
+    dropped = share * (1 - DROP_EXAMPLE) / (1 - DROP_EXAMPLE * share)
+    z = sps.norm.isf(HINT_ALPHA / max(classes, 1)) + sps.norm.isf(1 - DROP_POWER)
+    variance = share * (1 - share)
+    budget = (share - dropped) ** 2 / (z * z * variance)  # allowed 1/n + 1/m
+    rest = budget - 1.0 / max(baseline_rows, 1)
+    if rest <= 0:
+        return None
+    return math.ceil(1.0 / rest)
+
+
+def _power_note(smallest: object, needed: int | None, rows: int) -> str:
+    drop = f"a {DROP_EXAMPLE:.0%} drop of the smallest class {smallest!r}"
+    if needed is None:
+        return (
+            f"This baseline is too small for {drop} to be seen reliably at any batch size; "
+            "a larger baseline is needed"
+        )
+    if rows >= needed:
+        return f"At this batch size {drop} is seen {DROP_POWER:.0%} of the time"
+    return (
+        f"This batch ({rows} rows) is too small to see {drop} reliably: that takes about "
+        f"{needed:,} rows with this baseline"
+    )
 
 
 def feature_drift(view: BatchView) -> list[DataFinding]:
