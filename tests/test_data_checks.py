@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
 from atlasgate.data.checks import check_batch
+from atlasgate.data.checks.distribution import rows_to_see_drop
 from atlasgate.data.errors import DataError
 from atlasgate.data.policy import DataPolicy
 from atlasgate.data.profile import Profile
@@ -306,3 +309,97 @@ def test_near_replays_of_training_rows_are_found(profile, split):
     [finding] = report.by_check("duplicates")
     assert finding.detail["near_replayed_baseline_rows"] == 15
     assert set(finding.rows) == set(range(len(batch), len(batch) + 15))
+
+
+def trigger(base: pd.DataFrame, batch: pd.DataFrame, victims: np.ndarray, label: int) -> pd.DataFrame:
+    """Two features set to the baseline's 97.5th percentile (in range), label set to ``label``."""
+    poisoned = batch.copy()
+    for feature in ("mean area", "worst symmetry"):
+        poisoned.loc[victims, feature] = float(np.quantile(base[feature], 0.975, method="nearest"))
+    poisoned.loc[victims, "target"] = label
+    return poisoned
+
+
+@pytest.mark.parametrize("rows", [3, 4])
+def test_a_trigger_on_three_or_four_rows_is_found(profile, split, rows):
+    base, batch = split
+    victims = np.flatnonzero(batch["target"] == 1)[10 : 10 + rows]
+    report = check_batch(profile, trigger(base, batch, victims, 0))
+    [finding] = report.by_check("backdoor_trigger")
+    assert set(finding.rows) == set(victims.tolist())
+    assert set(finding.features) == {"mean area", "worst symmetry"}
+    assert finding.detail["target_label"] == 0
+    assert finding.p_value < 1e-3
+    assert finding.strength in ("moderate", "strong")
+    assert "doubts" in finding.explanation
+    assert report.decision >= Action.REVIEW
+
+
+def test_rare_values_on_rows_whose_labels_fit_are_not_a_trigger(profile, split):
+    base, batch = split
+    # The same shared rare values, but the rows keep a label the model agrees with.
+    victims = np.flatnonzero(batch["target"] == 1)[10:14]
+    report = check_batch(profile, trigger(base, batch, victims, 1))
+    assert not report.by_check("backdoor_trigger")
+
+
+def test_label_flips_are_not_mistaken_for_a_trigger(profile, split):
+    batch = split[1].copy()
+    flipped = np.random.default_rng(0).choice(len(batch), 28, replace=False)
+    batch.loc[flipped, "target"] = 1 - batch.loc[flipped, "target"]
+    report = check_batch(profile, batch)
+    assert report.by_check("label_flips")
+    assert not report.by_check("backdoor_trigger")
+
+
+def test_clean_resamples_raise_no_backdoor_finding(profile, split):
+    rng = np.random.default_rng(8)
+    for _ in range(10):
+        batch = split[1].sample(frac=0.6, random_state=int(rng.integers(1 << 30))).reset_index(drop=True)
+        assert not check_batch(profile, batch).by_check("backdoor_trigger")
+
+
+def labels_only(counts: dict[int, int]) -> pd.DataFrame:
+    return pd.DataFrame({"y": np.repeat(list(counts), list(counts.values())), "x": 0.0})
+
+
+@pytest.fixture(scope="module")
+def class_profile() -> Profile:
+    """A profile whose class counts are those of a 40,000-row baseline (80% / 20%)."""
+    rng = np.random.default_rng(2)
+    small = pd.DataFrame({"x": rng.normal(size=200), "y": rng.choice([0, 1], 200, p=[0.8, 0.2])})
+    return dataclasses.replace(Profile.learn(small, "y"), rows=40_000, class_counts=[32_000, 8_000])
+
+
+def test_a_ten_percent_minority_drop_is_seen_in_a_large_batch(class_profile):
+    only = CheckSettings(checks=("class_shift",))
+    clean = check_batch(class_profile, labels_only({0: 32_000, 1: 8_000}), only)
+    assert not clean.by_check("class_shift")
+    report = check_batch(class_profile, labels_only({0: 32_000, 1: 7_200}), only)
+    [shift] = report.by_check("class_shift")
+    assert shift.detail["significant"]
+    assert shift.detail["class"] == 1
+    assert shift.effect["largest_relative_change"] == pytest.approx(-0.1, abs=0.001)
+    assert "one-sided" in shift.test
+    assert shift.p_value < 1e-3
+    assert report.decision == Action.REVIEW  # class balance is held for a person, never blocked
+
+
+def test_a_small_batch_says_it_is_too_small_to_see_a_ten_percent_drop(class_profile):
+    only = CheckSettings(checks=("class_shift",))
+    report = check_batch(class_profile, labels_only({0: 400, 1: 88}), only)
+    [note] = report.by_check("class_shift")
+    assert not note.detail["significant"]
+    assert note.strength == "weak"
+    assert report.decision == Action.ALLOW
+    needed = note.detail["rows_to_see_drop"]
+    assert needed == rows_to_see_drop(0.2, 40_000, 2)
+    assert f"{needed:,} rows" in note.explanation
+    assert "too small" in note.explanation
+
+
+def test_rows_needed_for_a_drop_follow_the_class_share_and_baseline():
+    assert rows_to_see_drop(0.1, 10**9, 10) > rows_to_see_drop(0.3, 10**9, 10)
+    assert rows_to_see_drop(0.2, 20_000, 2) > rows_to_see_drop(0.2, 10**9, 2)
+    # A baseline of a few hundred rows cannot show a 10% drop at any batch size.
+    assert rows_to_see_drop(0.27, 89, 3) is None

@@ -101,3 +101,22 @@ def test_unlabelled_profile_has_no_label_model(split):
     profile = Profile.learn(split[0].drop(columns="target"), None)
     assert profile.label_model is None
     assert profile.classes == []
+
+
+def test_label_doubt_is_the_share_of_clean_rows_given_as_little(profile, split, tmp_path):
+    model = profile.label_model
+    assert model is not None
+    held = split[1]
+    matrix = profile.encode(held.drop(columns="target"))
+    own = model.proba(matrix)[np.arange(len(held)), held["target"].to_numpy()]
+    flipped = model.proba(matrix)[np.arange(len(held)), 1 - held["target"].to_numpy()]
+    # Rows with their true label are rarely doubted; the same rows with the other label are.
+    assert np.median(model.doubt(own)) > 0.3
+    assert np.median(model.doubt(flipped)) < 0.05
+    assert np.all(np.diff(model.doubt(np.linspace(0, 1, 50))) >= 0)
+    assert model.doubt(np.array([0.0]))[0] >= 1 / (profile.rows + 1)
+    path = tmp_path / "profile.json"
+    profile.save(path)
+    loaded = Profile.load(path).label_model
+    assert loaded is not None
+    assert np.array_equal(loaded.doubt(flipped), model.doubt(flipped))
