@@ -3,23 +3,110 @@
 RE2 runs in time linear in the input whatever the pattern, so no text a caller
 sends can make a detector backtrack (the test suite checks this on 100 kB inputs).
 Patterns are compiled once, when the module is imported.
+
+Most texts match almost none of the detectors' patterns, and each RE2 call from
+Python costs a microsecond or two before it looks at the text. So every pattern is
+also added to one ``RE2::Set``: one pass over a short text says which patterns
+match anywhere in it, and a call of a pattern that does not returns at once
+without running it. Long texts skip the set and run every pattern: there the
+regexes' own work dominates, and a set's DFA could exhaust its memory budget
+(RE2 then reports "no match", which must never hide a finding).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import re2
 
-_OPTIONS = re2.Options()
-_OPTIONS.max_mem = 64 << 20
-_OPTIONS.log_errors = False
+_MAX_MEM = 64 << 20
+SET_MAX_CHARS = 4096
 
 
-def compile_re(pattern: str, ignore_case: bool = False) -> Any:
-    """Compile with RE2; a pattern RE2 cannot run is a programming error, raised at import."""
+def _options(ignore_case: bool = False) -> Any:
     options = re2.Options()
-    options.max_mem = _OPTIONS.max_mem
+    options.max_mem = _MAX_MEM
     options.log_errors = False
     options.case_sensitive = not ignore_case
-    return re2.compile(pattern, options)
+    return options
+
+
+class _Prefilter:
+    """Which registered patterns match a text, from one RE2::Set pass (the last text is kept)."""
+
+    def __init__(self) -> None:
+        self.patterns: list[str] = []
+        self.members: list[Pattern] = []
+        self._set: Any = None
+        self._last: tuple[str | None, frozenset[int]] = (None, frozenset())
+
+    def add(self, member: Pattern, ignore_case: bool) -> int:
+        self.patterns.append(f"(?i:{member.pattern})" if ignore_case else member.pattern)
+        self.members.append(member)
+        self._set = None
+        return len(self.patterns) - 1
+
+    def matching(self, text: str) -> frozenset[int] | None:
+        """Indices of the patterns that match somewhere in ``text``; None: not known."""
+        if len(text) > SET_MAX_CHARS:
+            return None
+        last_text, found = self._last
+        if last_text is text:
+            return found
+        program = self._set
+        if program is None:
+            program = re2.Set.SearchSet(_options())
+            for pattern in self.patterns:
+                program.Add(pattern)
+            program.Compile()
+            self._set = program
+        found = frozenset(program.Match(text) or ())
+        self._last = (text, found)
+        return found
+
+
+PREFILTER = _Prefilter()
+
+
+class Pattern:
+    """A compiled RE2 pattern that skips texts the shared set says it cannot match.
+
+    Only whole-text calls are skipped: with ``pos``/``endpos`` a pattern may match at
+    a boundary it would not match inside the text, so those calls always run.
+    """
+
+    __slots__ = ("_index", "groupindex", "pattern", "regex")
+
+    def __init__(self, pattern: str, ignore_case: bool = False) -> None:
+        self.regex = re2.compile(pattern, _options(ignore_case))
+        self.pattern = pattern
+        self.groupindex = self.regex.groupindex
+        self._index = PREFILTER.add(self, ignore_case)
+
+    def _cannot_match(self, text: str) -> bool:
+        found = PREFILTER.matching(text)
+        return found is not None and self._index not in found
+
+    def search(self, text: str, *bounds: int) -> Any:
+        if not bounds and self._cannot_match(text):
+            return None
+        return self.regex.search(text, *bounds)
+
+    def finditer(self, text: str, *bounds: int) -> Iterator[Any]:
+        if not bounds and self._cannot_match(text):
+            return iter(())
+        return self.regex.finditer(text, *bounds)  # type: ignore[no-any-return]
+
+    def findall(self, text: str, *bounds: int) -> list[Any]:
+        if not bounds and self._cannot_match(text):
+            return []
+        return self.regex.findall(text, *bounds)  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.regex, name)
+
+
+def compile_re(pattern: str, ignore_case: bool = False) -> Pattern:
+    """Compile with RE2; a pattern RE2 cannot run is a programming error, raised at import."""
+    return Pattern(pattern, ignore_case)
