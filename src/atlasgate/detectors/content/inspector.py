@@ -74,6 +74,7 @@ class ContentInspector:
             raise ConfigError("detectors: expected a mapping of detector name to settings")
         sections = {name: _section(settings, name) for name in _KNOWN_KEYS}
         self.enabled = frozenset(n for n in CONTENT_DETECTORS if sections[n].get("enabled", True))
+        self._enabled_order = tuple(n for n in CONTENT_DETECTORS if n in self.enabled)
         model = None
         wants_model = self.enabled & {"injection", "jailbreak", "extraction"}
         if sections["classifier"].get("enabled", True) and wants_model:
@@ -136,29 +137,44 @@ class ContentInspector:
         Fields are present (zero, empty) for an enabled detector that found nothing,
         so conditions never read a missing field; a disabled detector adds none.
         """
-        fields: dict[str, Any] = {}
-        by_detector: dict[str, list[Finding]] = {
-            name: [] for name in CONTENT_DETECTORS if name in self.enabled}
+        by_detector: dict[str, list[Finding]] = {}
         for finding in findings:
-            if finding.detector in by_detector:
-                by_detector[finding.detector].append(finding)
+            if finding.detector in self.enabled:
+                by_detector.setdefault(finding.detector, []).append(finding)
+        fields = self._quiet_fields()
         for name, items in by_detector.items():
             prefix = f"detection.{name}."
-            fields[prefix + "score"] = round(max((f.score for f in items), default=0.0), 4)
+            fields[prefix + "score"] = round(max(f.score for f in items), 4)
             fields[prefix + "count"] = len(items)
             fields[prefix + "types"] = sorted({f.kind for f in items})
             fields[prefix + "techniques"] = sorted({t for f in items for t in f.techniques})
-        if "injection" in self.enabled:
-            injections = by_detector["injection"]
+        injections = by_detector.get("injection")
+        if injections:
             fields["detection.injection.indirect"] = any(
                 "AML.T0051.001" in f.techniques for f in injections)
             fields["detection.injection.in_tool_calls"] = any(
                 "tool_calls/" in f.location or "function_call/" in f.location for f in injections)
-        if "obfuscation" in self.enabled:
+        if "obfuscation" in self.enabled and by_detector:
             fields["detection.obfuscation.attack_score"] = round(max(
                 (f.score for name in ("injection", "jailbreak", "extraction")
                  for f in by_detector.get(name, ()) if "AML.T0068" in f.techniques),
                 default=0.0), 4)
+        return fields
+
+    def _quiet_fields(self) -> dict[str, Any]:
+        """The fields of a text with no findings (fresh lists: Events own their values)."""
+        fields: dict[str, Any] = {}
+        for name in self._enabled_order:
+            prefix = f"detection.{name}."
+            fields[prefix + "score"] = 0.0
+            fields[prefix + "count"] = 0
+            fields[prefix + "types"] = []
+            fields[prefix + "techniques"] = []
+        if "injection" in self.enabled:
+            fields["detection.injection.indirect"] = False
+            fields["detection.injection.in_tool_calls"] = False
+        if "obfuscation" in self.enabled:
+            fields["detection.obfuscation.attack_score"] = 0.0
         return fields
 
     # -------------------------------------------------------------- redaction
