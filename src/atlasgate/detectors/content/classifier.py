@@ -24,7 +24,7 @@ import itertools
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -103,18 +103,31 @@ class PromptClassifier:
     shift: np.ndarray
     reads: np.ndarray  # (len(FAMILIES), len(heads)): 1 where the head reads the family
     meta: dict[str, Any]
+    # Plain-Python copies for scoring: per head, the families it reads; bias + shift.
+    _columns: list[tuple[float, float, float]] = field(init=False, repr=False)
+    _offsets: list[float] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_columns", [tuple(column) for column in self.reads.T.tolist()])
+        object.__setattr__(self, "_offsets", (self.bias + self.shift).tolist())
 
     def scores(self, text: str) -> dict[str, float]:
-        """Calibrated score per head, in [0, 1]; 0.9 is the 1 %-FPR threshold."""
+        """Calibrated score per head, in [0, 1]; 0.9 is the 1 %-FPR threshold.
+
+        Heads are few and a prompt has few features, so everything but the weight
+        lookup is plain Python: numpy's per-call overhead dwarfs three-element sums.
+        """
         families = feature_families(text)
-        sizes = np.array([len(families[name]) for name in FAMILIES], dtype=np.float64)
-        counts = sizes @ self.reads
-        if not counts.any():
+        unigrams, bigrams, layout = (len(families[name]) for name in FAMILIES)
+        counts = [unigrams * a + bigrams * b + layout * c for a, b, c in self._columns]
+        if not any(counts):
             return dict.fromkeys(self.heads, 0.0)
-        index = [i for feats in families.values() for i in map(self.vocab.get, feats) if i is not None]
-        raw = self.weights[index].sum(axis=0) if index else np.zeros(len(self.heads))
-        logits = raw / np.sqrt(np.maximum(counts, 1.0)) + self.bias + self.shift
-        return {head: _sigmoid(float(z)) for head, z in zip(self.heads, logits, strict=True)}
+        vocab = self.vocab
+        index = [i for feats in families.values() for i in map(vocab.get, feats) if i is not None]
+        raw = self.weights.take(index, axis=0).sum(axis=0).tolist() if index else [0.0] * len(self.heads)
+        return {head: _sigmoid(value / math.sqrt(max(count, 1.0)) + offset)
+                for head, value, count, offset in zip(self.heads, raw, counts, self._offsets,
+                                                      strict=True)}
 
 
 def load(path: str | Path | None = None) -> PromptClassifier:
