@@ -268,6 +268,17 @@ def _relation(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
     compare: Callable[[Any, Any], bool] = {
         "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
 
+    constant = getattr(right, "constant", _NO_CONSTANT)
+    if _kind(constant) == "number":
+        # The common shape, ``field >= 0.9``: only the field's type needs checking.
+        def against_number(flat: Flat) -> bool:
+            a = left(flat)
+            if isinstance(a, float) or (type(a) is int and -_INT64 <= a < _INT64):
+                return compare(a, constant)
+            raise Fallback
+
+        return against_number
+
     def ordered(flat: Flat) -> bool:
         a = left(flat)
         b = right(flat)
