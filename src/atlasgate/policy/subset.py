@@ -107,16 +107,16 @@ class _Parser:
         return False
 
     def expression(self) -> Evaluator:
-        node = self.conjunction()
+        operands = [self.conjunction()]
         while self.accept("||"):
-            node = _or(node, self.conjunction())
-        return node
+            operands.append(self.conjunction())
+        return operands[0] if len(operands) == 1 else _any(tuple(operands))
 
     def conjunction(self) -> Evaluator:
-        node = self.relation()
+        operands = [self.relation()]
         while self.accept("&&"):
-            node = _and(node, self.relation())
-        return node
+            operands.append(self.relation())
+        return operands[0] if len(operands) == 1 else _all(tuple(operands))
 
     def relation(self) -> Evaluator:
         left = self.unary()
@@ -252,6 +252,20 @@ def _equal(left: Any, right: Any) -> bool:
 
 
 def _relation(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
+    constant = getattr(right, "constant", _NO_CONSTANT)
+    if op in ("==", "!=") and type(constant) is str:
+        # The common shape, ``api.method == "predict"``.
+        negate = op == "!="
+
+        def against_string(flat: Flat) -> bool:
+            a = left(flat)
+            if type(a) is str:
+                return (a == constant) is not negate
+            if _kind(a) == "other":
+                raise Fallback
+            return negate
+
+        return against_string
     if op == "==":
         return lambda flat: _equal(left(flat), right(flat))
     if op == "!=":
@@ -268,7 +282,6 @@ def _relation(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
     compare: Callable[[Any, Any], bool] = {
         "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
 
-    constant = getattr(right, "constant", _NO_CONSTANT)
     if _kind(constant) == "number":
         # The common shape, ``field >= 0.9``: only the field's type needs checking.
         def against_number(flat: Flat) -> bool:
@@ -300,28 +313,36 @@ def _not(operand: Evaluator) -> Evaluator:
     return lambda flat: not _truth(operand(flat))
 
 
-def _and(left: Evaluator, right: Evaluator) -> Evaluator:
+def _all(operands: tuple[Evaluator, ...]) -> Evaluator:
+    """``a && b && …``: false if any side is false, even when another is absent (as in CEL)."""
     def evaluate(flat: Flat) -> bool:
-        try:
-            first = _truth(left(flat))
-        except Absent:
-            if _truth(right(flat)) is False:
-                return False  # false && <absent> is false in CEL, in either order
-            raise
-        return first and _truth(right(flat))
+        absent = False
+        for operand in operands:
+            try:
+                if _truth(operand(flat)) is False:
+                    return False
+            except Absent:
+                absent = True
+        if absent:
+            raise Absent
+        return True
 
     return evaluate
 
 
-def _or(left: Evaluator, right: Evaluator) -> Evaluator:
+def _any(operands: tuple[Evaluator, ...]) -> Evaluator:
+    """``a || b || …``: true if any side is true, even when another is absent."""
     def evaluate(flat: Flat) -> bool:
-        try:
-            first = _truth(left(flat))
-        except Absent:
-            if _truth(right(flat)) is True:
-                return True
-            raise
-        return first or _truth(right(flat))
+        absent = False
+        for operand in operands:
+            try:
+                if _truth(operand(flat)) is True:
+                    return True
+            except Absent:
+                absent = True
+        if absent:
+            raise Absent
+        return False
 
     return evaluate
 
