@@ -20,7 +20,7 @@ from atlasgate.event import Event
 from atlasgate.policy.constraints import combine
 from atlasgate.policy.decision import Action, Decision
 from atlasgate.policy.rules import Rule
-from atlasgate.policy.subset import Absent, Fallback
+from atlasgate.policy.subset import Fallback
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +94,8 @@ class PolicySet:
         for rule in plan.rules:
             if rule.direct is not None:
                 try:
-                    if rule.direct(flat):
+                    if rule.direct(flat) is True:  # False, or ABSENT: the rule does not apply
                         matched.append(rule)
-                    continue
-                except Absent:
                     continue
                 except Fallback:
                     pass  # a value only CEL decides exactly: evaluate the rule there

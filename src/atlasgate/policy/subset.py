@@ -10,10 +10,11 @@ closure and runs on CEL alone.
 
 CEL stays the reference. Where a value would take the two apart (a type that CEL
 may treat differently, a field that holds a map) the closure raises ``Fallback``
-and the rule runs on CEL for that Event. A field that is absent raises ``Absent``,
-which the engine reads as CEL's "no such key": the rule does not apply. ``&&`` and
-``||`` absorb an absent side the way CEL does (``false && x`` is false whatever
-``x`` is). A differential test holds the two to the same answers.
+and the rule runs on CEL for that Event. A field that is absent evaluates to
+``ABSENT`` (CEL's "no such key", without the cost of an exception), and a condition
+that ends ABSENT does not apply. ``&&`` and ``||`` absorb an absent side the way CEL
+does (``false && x`` is false whatever ``x`` is). A differential test holds the two
+to the same answers.
 """
 
 from __future__ import annotations
@@ -29,8 +30,16 @@ Evaluator = Callable[[Flat], Any]
 _INT64 = 2**63
 
 
-class Absent(Exception):
-    """A field the condition reads is not in the Event."""
+class _Absent:
+    """The value of a field the Event does not have (CEL's "no such key")."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
 
 
 class Fallback(Exception):
@@ -211,13 +220,12 @@ def _field(parts: tuple[str, ...]) -> Evaluator:
     prefixes = tuple(".".join(parts[:i]) for i in range(1, len(parts)))
 
     def evaluate(flat: Flat) -> Any:
-        try:
-            value = flat[name]
-        except KeyError:
-            # A shorter name holding a map would let CEL select into it.
-            if any(prefix in flat for prefix in prefixes):
-                raise Fallback from None
-            raise Absent from None
+        value = flat.get(name, ABSENT)
+        if value is ABSENT:
+            for prefix in prefixes:  # a shorter name holding a map: CEL would select into it
+                if prefix in flat:
+                    raise Fallback
+            return ABSENT
         if isinstance(value, dict):
             raise Fallback
         return value
@@ -257,96 +265,99 @@ def _relation(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
         # The common shape, ``api.method == "predict"``.
         negate = op == "!="
 
-        def against_string(flat: Flat) -> bool:
+        def against_string(flat: Flat) -> Any:
             a = left(flat)
             if type(a) is str:
                 return (a == constant) is not negate
+            if a is ABSENT:
+                return a
             if _kind(a) == "other":
                 raise Fallback
             return negate
 
         return against_string
-    if op == "==":
-        return lambda flat: _equal(left(flat), right(flat))
-    if op == "!=":
-        return lambda flat: not _equal(left(flat), right(flat))
-    if op == "in":
-        def contains(flat: Flat) -> bool:
-            value = left(flat)
-            items = right(flat)
-            if not isinstance(items, tuple | list):
-                raise Fallback  # maps and anything else: CEL's rules
-            return any(_equal(value, item) for item in items)
-
-        return contains
     compare: Callable[[Any, Any], bool] = {
-        "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
-
-    if _kind(constant) == "number":
+        "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+        "==": _equal, "!=": lambda a, b: not _equal(a, b), "in": _contains}[op]
+    if op in ("<", "<=", ">", ">=") and _kind(constant) == "number":
         # The common shape, ``field >= 0.9``: only the field's type needs checking.
-        def against_number(flat: Flat) -> bool:
+        def against_number(flat: Flat) -> Any:
             a = left(flat)
             if isinstance(a, float) or (type(a) is int and -_INT64 <= a < _INT64):
                 return compare(a, constant)
+            if a is ABSENT:
+                return a
             raise Fallback
 
         return against_number
+    ordering = op in ("<", "<=", ">", ">=")
 
-    def ordered(flat: Flat) -> bool:
+    def relate(flat: Flat) -> Any:
         a = left(flat)
+        if a is ABSENT:
+            return a
         b = right(flat)
-        kind = _kind(a)
-        if kind not in ("number", "string") or kind != _kind(b):
-            raise Fallback  # CEL raises "no such overload"; let it say so
+        if b is ABSENT:
+            return b
+        if ordering:
+            kind = _kind(a)
+            if kind not in ("number", "string") or kind != _kind(b):
+                raise Fallback  # CEL raises "no such overload"; let it say so
         return compare(a, b)
 
-    return ordered
+    return relate
 
 
-def _truth(value: Any) -> bool:
-    if value is True or value is False:
+def _contains(value: Any, items: Any) -> bool:
+    if not isinstance(items, tuple | list):
+        raise Fallback  # maps and anything else: CEL's rules
+    return any(_equal(value, item) for item in items)
+
+
+def _truth(value: Any) -> Any:
+    if value is True or value is False or value is ABSENT:
         return value
     raise Fallback  # not a bool: CEL reports the error
 
 
 def _not(operand: Evaluator) -> Evaluator:
-    return lambda flat: not _truth(operand(flat))
+    def evaluate(flat: Flat) -> Any:
+        value = _truth(operand(flat))
+        return value if value is ABSENT else not value
+
+    return evaluate
 
 
 def _all(operands: tuple[Evaluator, ...]) -> Evaluator:
     """``a && b && …``: false if any side is false, even when another is absent (as in CEL)."""
-    def evaluate(flat: Flat) -> bool:
-        absent = False
+    def evaluate(flat: Flat) -> Any:
+        result: Any = True
         for operand in operands:
-            try:
-                if _truth(operand(flat)) is False:
-                    return False
-            except Absent:
-                absent = True
-        if absent:
-            raise Absent
-        return True
+            value = _truth(operand(flat))
+            if value is False:
+                return False
+            if value is ABSENT:
+                result = ABSENT
+        return result
 
     return evaluate
 
 
 def _any(operands: tuple[Evaluator, ...]) -> Evaluator:
     """``a || b || …``: true if any side is true, even when another is absent."""
-    def evaluate(flat: Flat) -> bool:
-        absent = False
+    def evaluate(flat: Flat) -> Any:
+        result: Any = False
         for operand in operands:
-            try:
-                if _truth(operand(flat)) is True:
-                    return True
-            except Absent:
-                absent = True
-        if absent:
-            raise Absent
-        return False
+            value = _truth(operand(flat))
+            if value is True:
+                return True
+            if value is ABSENT:
+                result = ABSENT
+        return result
 
     return evaluate
 
 
 def _boolean(node: Evaluator) -> Evaluator:
-    """The whole condition must be true or false; anything else is CEL's error to report."""
+    """The whole condition must be true, false or ABSENT; anything else is CEL's to report."""
     return lambda flat: _truth(node(flat))
