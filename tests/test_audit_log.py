@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -336,3 +337,32 @@ async def test_the_wal_is_moved_into_the_database_file_while_commits_go_on(
     report = check_log(settings)
     assert report.ok
     assert report.entries == 400
+
+
+async def test_a_hung_commit_fails_its_appends_after_commit_timeout_and_the_log_recovers(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path, sync="full", commit_timeout=0.2)
+    log = await DecisionLog.open(settings)
+    store = log._store
+    assert store is not None
+    write = store.append_batch
+    stalls = [0.8]  # the first commit hangs past the timeout, then the store answers again
+
+    def hung(*args: Any) -> None:
+        if stalls:
+            time.sleep(stalls.pop())
+        write(*args)
+
+    store.append_batch = hung  # type: ignore[method-assign]
+    try:
+        with pytest.raises(AuditError, match=r"did not finish within 0\.2s"):
+            await log.append(record(0))
+        await asyncio.sleep(0.8)  # the hung write completes on its thread meanwhile
+        receipt = await log.append(record(1))
+    finally:
+        await log.close()
+    # The late write still landed: the log errs on the side of the record, and stays whole.
+    assert [d for _, d, _, _ in rows(settings.path)] == ["d0", "d1"]
+    assert receipt.seq == 1
+    assert check_log(settings).ok

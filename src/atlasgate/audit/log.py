@@ -203,17 +203,32 @@ class DecisionLog:
     async def _commit(self, writer: TreeWriter, batch: list[_Pending]) -> None:
         items = [(decision_id, data) for decision_id, data, _ in batch]
         try:
-            receipts = await self._in_writer(writer.write, items)
+            if self._inline:
+                receipts = await self._in_writer(writer.write, items)
+            else:
+                # A hung store must not hold requests forever. The write may still finish
+                # later; its decisions are then in the log although their callers were told
+                # it failed, which errs on the side of the record.
+                receipts = await asyncio.wait_for(self._in_writer(writer.write, items),
+                                                  self.settings.commit_timeout)
+        except TimeoutError:
+            self._fail(batch, f"decision log commit did not finish within "
+                       f"{self.settings.commit_timeout:g}s; the store is not answering")
+            return
         except Exception as exc:
-            reason = str(exc) if isinstance(exc, AuditError) else f"decision log write failed: {exc!r}"
-            logger.error("%s (%d decisions not logged)", reason, len(batch))
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(AuditError(reason))
+            self._fail(batch, str(exc) if isinstance(exc, AuditError)
+                       else f"decision log write failed: {exc!r}")
             return
         for (_, _, future), receipt in zip(batch, receipts, strict=True):
             if not future.done():
                 future.set_result(receipt)
+
+    @staticmethod
+    def _fail(batch: list[_Pending], reason: str) -> None:
+        logger.error("%s (%d decisions not acknowledged)", reason, len(batch))
+        for _, _, future in batch:
+            if not future.done():
+                future.set_exception(AuditError(reason))
 
     async def _checkpoint_quietly(self) -> None:
         try:

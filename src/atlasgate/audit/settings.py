@@ -67,6 +67,12 @@ class AuditSettings(BaseModel):
     busy_timeout: float = Field(
         default=5.0, ge=0, description="Seconds to wait for a locked database before failing."
     )
+    commit_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a commit on the writer thread may take before its decisions "
+        "fail (then fail_mode applies); guards against a hung PostgreSQL server or disk.",
+    )
     include_content: bool = Field(
         default=False,
         description="Whether the gateway puts prompt and response text into log records.",
