@@ -13,7 +13,7 @@ singular direction of the batch, measured from the baseline's class centre.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -322,6 +322,12 @@ def _small_triggers(view: BatchView, labels: np.ndarray, used: set[int]) -> list
         shared = _best_group(view, columns, label, members, doubt[members])
         if shared is None or shared.p_value >= view.settings.alpha:
             continue
+        # Rows that are odd on a feature may be doubted because of that very feature;
+        # the doubt that counts is the one left with the pattern's features set to the
+        # label's baseline centre, so that value and doubt are separate evidence.
+        shared = _without_pattern(view, columns, shared)
+        if shared.p_value >= view.settings.alpha:
+            continue
         holding = labels == label
         for j, value in zip(shared.features, shared.values, strict=True):
             holding &= _equal(columns[j].values, value)
@@ -329,6 +335,19 @@ def _small_triggers(view: BatchView, labels: np.ndarray, used: set[int]) -> list
         used.update(rows.tolist())
         findings.append(_shared_finding(view, columns, shared, rows))
     return findings
+
+
+def _without_pattern(view: BatchView, columns: list[ValueColumn], shared: Shared) -> Shared:
+    model = view.profile.label_model
+    assert model is not None
+    names = {columns[j].name for j in shared.features}
+    dims = [i for i, source in enumerate(view.profile.encoder.source_of()) if source in names]
+    matrix = view.matrix[shared.rows].copy()
+    matrix[:, dims] = np.asarray(view.profile.class_centres[shared.label])[dims]
+    proba = model.proba(matrix)[:, shared.label]
+    log_doubt = _log_fisher(model.doubt(proba))
+    log_p = math.log(max(shared.p_value, 1e-300)) - math.log(max(shared.doubt, 1e-300)) + log_doubt
+    return replace(shared, doubt=math.exp(log_doubt), p_value=math.exp(min(log_p, 0.0)))
 
 
 def _doubt(view: BatchView, labels: np.ndarray) -> np.ndarray:
@@ -444,8 +463,10 @@ def _best_group(
     gate = math.log(DOUBT_GATE)
     feature_of = np.asarray(features)
     pairs = (overlap >= 2) & (product <= gate) & (feature_of[:, None] != feature_of[None, :])
-    groups = [[int(a)] for a in np.flatnonzero(np.diag(product) <= gate)]
-    groups += [[int(a), int(b)] for a, b in zip(*np.nonzero(np.triu(pairs, 1)), strict=True)]
+    # Two values at least: one shared value on a few doubted rows is what a natural
+    # sub-style of a class looks like (odd 4s without ink at the top), and the rows'
+    # doubt and their value are then not independent evidence.
+    groups = [[int(a), int(b)] for a, b in zip(*np.nonzero(np.triu(pairs, 1)), strict=True)]
     best: Shared | None = None
     for items in groups:
         rows = matrix[items[0]] if len(items) == 1 else matrix[items[0]] & matrix[items[1]]
@@ -473,8 +494,8 @@ def _bound(
     r = holders.size
     if r < 2:
         return None
-    # Two pattern sizes (one value or two), the feature sets of that size, the labels.
-    log_bound = math.log(2 * k) + _log_choose(d, len(items)) + _log_choose(m_t, r)
+    # The feature pairs, the labels, the groups of r rows of the label.
+    log_bound = math.log(k) + _log_choose(d, len(items)) + _log_choose(m_t, r)
     chances = [(counts[i][0] + (counts[i][1] - r) + 1.0) / (total - r + 1.0) for i in items]
     # Rows of a natural sub-group share values more often than independent rows would,
     # so beyond the first few rows, holding the values adds no evidence here: larger
