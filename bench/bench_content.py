@@ -12,6 +12,10 @@ classifier, Event fields) on 2,000-character chat prompts, benign and attack,
 p50 / p99 of process CPU time per request; baseline in the same process: parsing
 and re-serialising the same body with orjson, which the gateway pays anyway.
 
+Conversations: a chat client re-sends the whole history with every turn; CPU per
+request over 20-turn conversations (system prompt, then 1,000-character user and
+assistant messages), the scan cache on against off, in the same process.
+
 Linearity: CPU time on 100 kB vs 50 kB adversarial inputs (2.0 is linear).
 The machine is shared: compare the ratios, not absolute numbers across runs.
 """
@@ -119,6 +123,29 @@ def latency(inspector: ContentInspector, runs: int) -> dict[str, Any]:
         "pipeline_over_baseline": statistics.median(full) / max(statistics.median(base), 1e-9),
         "stream_us_per_4char_delta": min(stream) * 1000 / len(deltas),
     }
+
+
+def conversations(count: int = 10, turns: int = 20) -> dict[str, Any]:
+    """CPU per request of multi-turn conversations, the scan cache on and off."""
+    texts = prompts_2000(count * turns + count, seed=5)
+    bodies = []
+    for c in range(count):
+        messages: list[dict[str, str]] = [{"role": "system", "content": texts[c]}]
+        for t in range(turns):
+            messages.append({"role": "user" if t % 2 == 0 else "assistant",
+                             "content": texts[count + c * turns + t][:1000]})
+            if messages[-1]["role"] == "user":
+                bodies.append({"model": "m", "messages": list(messages)})
+    out: dict[str, Any] = {"conversations": count, "turns": turns, "requests": len(bodies)}
+    for name, settings in (("cache_off", {"scan_cache": {"enabled": False}}), ("cache_on", {})):
+        inspector = ContentInspector(settings)
+        it = iter(bodies)
+        times = cpu_times(lambda ins=inspector, it=it: ins.event_fields(
+            ins.inspect_request(next(it), "chat")), len(bodies))
+        out[f"{name}_mean_ms"] = statistics.fmean(times)
+        out[f"{name}_last_turn_ms"] = statistics.fmean(times[turns // 2 - 1::turns // 2])
+    out["speedup"] = out["cache_off_mean_ms"] / max(out["cache_on_mean_ms"], 1e-9)
+    return out
 
 
 def linearity(inspector: ContentInspector) -> dict[str, float]:
@@ -258,7 +285,9 @@ def main() -> int:
                   f"{row['injection_recall_at_1pct_fpr']:10.3f} "
                   f"{row['jailbreak_recall_at_1pct_fpr']:10.3f} "
                   f"{row['extraction_recall_at_1pct_fpr']:11.3f}")
-    result["latency"] = lat = latency(inspector, args.runs)
+    # Latency measures scanning itself: every prompt is new, so no cache.
+    result["latency"] = lat = latency(ContentInspector({"scan_cache": {"enabled": False}}),
+                                      args.runs)
     print(f"\nLatency per request, 2,000-character chat prompts ({args.runs} requests, CPU time)")
     print(f"  whole content pipeline   p50 {lat['pipeline_p50_ms']:.3f} ms   "
           f"p99 {lat['pipeline_p99_ms']:.3f} ms")
@@ -267,6 +296,13 @@ def main() -> int:
     print(f"  baseline (orjson parse+dump of the body)  p50 {lat['baseline_orjson_p50_ms']:.3f} ms"
           f"  -> pipeline is {lat['pipeline_over_baseline']:.0f}x the baseline")
     print(f"  streaming: {lat['stream_us_per_4char_delta']:.1f} us per 4-character delta")
+    result["conversations"] = conv = conversations()
+    print(f"\nConversations: {conv['conversations']} x {conv['turns']} turns, whole history "
+          f"re-sent each turn ({conv['requests']} requests, CPU time per request)")
+    print(f"  scan cache off   mean {conv['cache_off_mean_ms']:.3f} ms   "
+          f"last turn {conv['cache_off_last_turn_ms']:.3f} ms")
+    print(f"  scan cache on    mean {conv['cache_on_mean_ms']:.3f} ms   "
+          f"last turn {conv['cache_on_last_turn_ms']:.3f} ms   -> {conv['speedup']:.1f}x")
     result["linearity"] = lin = linearity(inspector)
     print("\nLinearity: CPU time 100 kB / 50 kB (2.0 = linear, 4.0 = quadratic)")
     for name, value in lin.items():

@@ -41,7 +41,7 @@ log = logging.getLogger("atlasgate")
 
 # The detector sections of the configuration that belong to the content inspector.
 CONTENT_SECTIONS = frozenset({"injection", "jailbreak", "extraction", "obfuscation", "secrets", "pii",
-                              "leakage", "classifier"})
+                              "leakage", "classifier", "scan_cache"})
 DETECTOR_SECTIONS = CONTENT_SECTIONS | {"model_access"}
 
 Observer = Callable[[dict[str, Any]], None]

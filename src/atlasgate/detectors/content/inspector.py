@@ -18,6 +18,7 @@ from atlasgate.detectors.content.leakage import LeakageIndex
 from atlasgate.detectors.content.pipeline import ScanConfig
 from atlasgate.detectors.content.redact import REDACTED_DETECTORS, PlaceholderState
 from atlasgate.detectors.content.redact import redact as redact_body
+from atlasgate.detectors.content.scan_cache import ScanCache
 from atlasgate.detectors.findings import Finding
 from atlasgate.detectors.registry import DETECTORS
 from atlasgate.errors import ConfigError
@@ -33,6 +34,7 @@ _KNOWN_KEYS = {
     "pii": {"enabled", "kinds", "restore"},
     "leakage": {"enabled", "system_prompts", "canaries", "shingle_words"},
     "classifier": {"enabled", "model"},
+    "scan_cache": {"enabled", "entries"},
 }
 _PII_KINDS = frozenset({"email", "phone", "credit_card", "iban", "us_ssn", "uk_nino", "es_dni",
                         "in_aadhaar", "ip_address", "street_address"})
@@ -110,6 +112,11 @@ class ContentInspector:
             generic_secrets=high_entropy, pii_kinds=kinds,
         )
         self.classifier = model
+        cache = sections["scan_cache"]
+        entries = cache.get("entries", 4096)
+        if not isinstance(entries, int) or isinstance(entries, bool) or entries < 1:
+            raise ConfigError("detectors.scan_cache.entries: expected a positive integer")
+        self.scan_cache = ScanCache(entries) if cache.get("enabled", True) else None
 
     # ------------------------------------------------------------------ text
     def inspect_text(self, text: str, location: str = "", *, indirect: bool = False,
@@ -120,8 +127,17 @@ class ContentInspector:
     # ------------------------------------------------------------- requests
     def inspect_request(self, body: dict[str, Any], method: str) -> list[Finding]:
         findings: list[Finding] = []
+        cache = self.scan_cache
         for location, text, indirect in request_strings(body, method):
-            findings.extend(pipeline.scan(text, location, self.config, indirect=indirect))
+            if cache is None:
+                findings.extend(pipeline.scan(text, location, self.config, indirect=indirect))
+                continue
+            key = (text, location, indirect)
+            found = cache.get(key)
+            if found is None:
+                found = tuple(pipeline.scan(text, location, self.config, indirect=indirect))
+                cache.put(key, found)
+            findings.extend(found)
         return findings
 
     def inspect_response(self, body: dict[str, Any], method: str) -> list[Finding]:
