@@ -113,6 +113,12 @@ class Event:
                 current.append(technique)
         self._nested = None
 
+    def caller_key(self, per_model: bool = False) -> str:
+        """Who is calling (tenant and API key), with ``per_model`` also which model: the
+        unit that request windows, model-access state and identity actions are kept for."""
+        key = f"{self._fields.get(CLIENT_TENANT)}\x1f{self._fields.get(CLIENT_KEY_ID)}"
+        return f"{key}\x1f{self._fields.get(API_MODEL)}" if per_model else key
+
     def flat(self) -> dict[str, Any]:
         """The fields by dotted name (the live dict: callers must not mutate it)."""
         return self._fields

@@ -29,12 +29,8 @@ class RequestWindows:
             for w in self.windows
         ]
 
-    @staticmethod
-    def key_for(event: Event) -> str:
-        return f"{event.get(ev.CLIENT_TENANT)}\x1f{event.get(ev.CLIENT_KEY_ID)}\x1f{event.get(ev.API_MODEL)}"
-
     async def enrich(self, event: Event, now: float) -> None:
-        counts = await self.store.hit(self.key_for(event), now, self.windows)
+        counts = await self.store.hit(event.caller_key(per_model=True), now, self.windows)
         fields: dict[str, float] = {}
         for (count_name, rate_name), count in zip(self._names, counts, strict=True):
             active = min(count.window, max(1.0, now - count.first_seen))

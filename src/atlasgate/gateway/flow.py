@@ -171,7 +171,7 @@ class Exchange:
         for match in matches:
             self.event.add_techniques(match.techniques)
             if match.action and match.action.get("action"):
-                self.gateway.identity_actions.put(self._identity_key(), IdentityAction(
+                self.gateway.identity_actions.put(self.event.caller_key(), IdentityAction(
                     Action.parse(match.action["action"]),
                     validate_constraint(match.action.get("constraint") or {}),
                     now + float(match.action.get("for") or 600), f"sigma:{match.rule_id}",
@@ -182,12 +182,9 @@ class Exchange:
             await self.append({"kind": "alert", "decision_id": self.event[ev.EVENT_ID],
                                "time": self.event[ev.TIMESTAMP], "alert": alert})
 
-    def _identity_key(self) -> str:
-        return f"{self.event.get(ev.CLIENT_TENANT)}\x1f{self.event.get(ev.CLIENT_KEY_ID)}"
-
     def _apply_identity_action(self, decision: Decision) -> Decision:
         """An action a detection put on this caller applies when it is stronger than the policy's."""
-        held = self.gateway.identity_actions.get(self._identity_key(), time.time())
+        held = self.gateway.identity_actions.get(self.event.caller_key(), time.time())
         if held is None or held.action < decision.action:
             return decision
         constraints = combine([decision.constraints, held.constraint])

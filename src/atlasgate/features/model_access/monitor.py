@@ -157,7 +157,7 @@ class ModelAccessMonitor:
         elif rows is None and (texts := text_instances(body, version)) is not None:
             alarms = self._observe_texts(state, texts, now, out)
         if alarms:
-            key = f"model_access\x1f{self._key_text(event)}"
+            key = f"model_access\x1f{event.caller_key(per_model=True)}"
             counts = await self.store.hit(key, now, self._windows)
             out[f.ALARMS] = counts[0].count
         event.update(out)
@@ -353,10 +353,6 @@ class ModelAccessMonitor:
     @staticmethod
     def _key(event: Event) -> tuple[Any, Any, Any]:
         return (event.get(ev.CLIENT_TENANT), event.get(ev.CLIENT_KEY_ID), event.get(ev.API_MODEL))
-
-    @staticmethod
-    def _key_text(event: Event) -> str:
-        return "\x1f".join(str(part) for part in ModelAccessMonitor._key(event))
 
     def _state(self, event: Event, dims: int) -> CallerState:
         """The caller's state; its input width is fixed by the first request (probes do not reset it)."""
