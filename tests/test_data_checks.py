@@ -403,3 +403,14 @@ def test_rows_needed_for_a_drop_follow_the_class_share_and_baseline():
     assert rows_to_see_drop(0.2, 20_000, 2) > rows_to_see_drop(0.2, 10**9, 2)
     # A baseline of a few hundred rows cannot show a 10% drop at any batch size.
     assert rows_to_see_drop(0.27, 89, 3) is None
+
+
+def test_one_shared_value_on_a_few_relabelled_rows_is_not_a_small_trigger(profile, split):
+    # The same rows as in the four-row trigger above, with one of its two values: a
+    # few odd rows of a class sharing one value look like this naturally.
+    base, batch = split
+    poisoned = batch.copy()
+    victims = np.flatnonzero(batch["target"] == 1)[10:14]
+    poisoned.loc[victims, "mean area"] = float(np.quantile(base["mean area"], 0.975, method="nearest"))
+    poisoned.loc[victims, "target"] = 0
+    assert not check_batch(profile, poisoned).by_check("backdoor_trigger")
