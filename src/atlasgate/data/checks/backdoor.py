@@ -297,16 +297,20 @@ def _small_triggers(view: BatchView, labels: np.ndarray, used: set[int]) -> list
 
     Evidence that needs no minimum count of rows, combined in one chance bound:
 
-    - the values: if a clean row holds a value with probability π, r given rows all
-      holding it have probability π^(r-1) once the first is fixed (π from the
-      baseline's and the rest of the batch's counts of that exact value);
+    - the values: the rows hold the same exact values on two features, each rare among
+      rows of the label and in all the data. If a clean row holds a value with
+      probability π, r given rows all holding it have probability π^(r-1) once the
+      first is fixed (π from the baseline's and the rest of the batch's counts of
+      that exact value); the exponent stops at ``VALUE_ROWS - 1``;
     - the label: a dirty-label trigger is put on rows of other classes and relabelled,
       so the baseline's label model gives those rows' label less probability than clean
       rows usually get; each row's doubt is the share of clean baseline rows (out of
       fold) the model gave as little, and the r shares are combined with Fisher's
-      method;
-    - the bound runs over every group of r rows with the label, every set of features
-      of that size, every label and every group size.
+      method. The doubt that counts is measured with the two features set to the
+      label's baseline centre, so that a row doubted for its odd values does not count
+      those values twice;
+    - the bound runs over every group of r rows with the label, every feature pair and
+      every label.
     """
     profile = view.profile
     model = profile.label_model
@@ -547,14 +551,15 @@ def _shared_finding(
     share = rows.size / max(view.m, 1)
     return DataFinding(
         check="backdoor_trigger",
-        test="shared rare exact values among rows of one label, combined (Fisher) with how "
-        "much the baseline label model doubts each row's label; chance bound over every "
-        "group of rows, feature set, label and group size",
+        test="shared rare exact values on two features among rows of one label, combined "
+        "(Fisher) with how much the baseline label model doubts each row's label; chance "
+        "bound over every group of rows, feature pair and label",
         techniques=BY_CHECK["backdoor_trigger"],
         strength=strength,
-        explanation=f"{rows.size} row(s) labelled {label!r} share {described}; the baseline "
-        f"model doubts the label of these rows as much as it doubts clean rows with "
-        f"probability {shared.doubt:.2g}; together chance explains this with probability "
+        explanation=f"{rows.size} row(s) labelled {label!r} share {described}; even with "
+        "these values set to the label's usual ones, the baseline model doubts the label "
+        f"of these rows as much as it doubts clean rows with probability {shared.doubt:.2g}; "
+        "together chance explains this with probability "
         f"{shared.p_value:.2g}. A few rows relabelled with a common trigger look like this.",
         rows=tuple(int(r) for r in rows),
         features=tuple(names),
