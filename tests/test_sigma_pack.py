@@ -9,7 +9,7 @@ import pytest
 from atlasgate.sigma import SigmaEngine, load_rules
 from atlasgate.sigma.events import read_events
 
-RULES = Path(__file__).resolve().parent.parent / "rules"
+RULES = Path(__file__).resolve().parent.parent / "src" / "atlasgate" / "sigma" / "pack"
 FIXTURES = RULES / "fixtures"
 RULE_FILES = sorted(RULES.glob("*.yml"))
 
@@ -67,3 +67,25 @@ def test_every_rule_carries_atlas_techniques():
 ])
 def test_odd_event_values_are_evaluated_without_errors(event: dict):
     assert SigmaEngine.from_paths([RULES]).evaluate(event) == []
+
+
+def test_builtin_names_the_installed_pack_in_config_and_on_the_command_line(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from atlasgate.cli.main import cli
+    from atlasgate.config.load import ConfigOrigin, build_config
+    from atlasgate.gateway.runtime import Gateway
+    from atlasgate.shipped import sigma_rule_path
+
+    assert sigma_rule_path("builtin").resolve() == RULES.resolve()
+    assert sigma_rule_path("rules/") == Path("rules/")
+    config = build_config({"sigma": {"rules": ["builtin"]},
+                           "audit": {"path": str(tmp_path / "d.db"),
+                                     "signing_key": str(tmp_path / "k.pem")}},
+                          ConfigOrigin(None, tmp_path, None))
+    assert config.sigma.rules == ["builtin"]  # not resolved against the config's folder
+    engine = Gateway(config).snapshot.sigma
+    assert engine is not None
+    assert len(engine.rules) + len(engine.correlations) == 23
+    result = CliRunner().invoke(cli, ["sigma", "lint", "builtin"])
+    assert result.exit_code == 0, result.output

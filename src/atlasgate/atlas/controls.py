@@ -20,6 +20,7 @@ from atlasgate.atlas.index import TECHNIQUE_ID, AtlasIndex, load_index, normaliz
 from atlasgate.atlas.sigma_tags import atlas_ids_from_tags
 from atlasgate.atlas.yamlfile import YamlDoc, load_yaml_documents, load_yaml_file
 from atlasgate.errors import ConfigError
+from atlasgate.shipped import sigma_rule_path
 
 Kind = Literal["detector", "policy", "sigma", "external"]
 
@@ -252,7 +253,7 @@ def sigma_controls(config: Mapping[str, Any], base: Path, index: AtlasIndex,
         entries = [entries]
     controls = []
     for entry in entries:
-        path = Path(str(entry)).expanduser()
+        path = sigma_rule_path(str(entry)).expanduser()
         if not path.is_absolute():
             path = base / path
         if not path.exists():

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from atlasgate.config.schema import GatewayConfig
 from atlasgate.config.yamlpos import PositionedYAML, load_yaml
 from atlasgate.errors import ConfigError
+from atlasgate.shipped import SIGMA_PACK
 
 
 class ConfigErrors(ConfigError):
@@ -101,7 +102,8 @@ def _resolve_paths(config: GatewayConfig, base: Path) -> GatewayConfig:
     policy = config.policy.model_copy(
         update={"files": [_resolve(base, f) for f in config.policy.files]}
     )
-    sigma = config.sigma.model_copy(update={"rules": [_resolve(base, r) for r in config.sigma.rules]})
+    sigma = config.sigma.model_copy(update={"rules": [
+        r if r == SIGMA_PACK else _resolve(base, r) for r in config.sigma.rules]})
     atlas = config.atlas.model_copy(
         update={"data": _resolve(base, config.atlas.data) if config.atlas.data else None}
     )

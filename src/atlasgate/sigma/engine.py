@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from atlasgate.shipped import sigma_rule_path
 from atlasgate.sigma.correlate import group_values, observe, run, run_async
 from atlasgate.sigma.loader import Loader, RuleSet
 from atlasgate.sigma.logsource import accepts, event_source
@@ -29,7 +30,7 @@ def load_rules(
     paths: Sequence[str | Path], *, expand_placeholders: dict[str, Any] | None = None
 ) -> RuleSet:
     """Load and compile rules without raising: errors and warnings are in ``problems``."""
-    return Loader(expand_placeholders).load_paths(list(paths))
+    return Loader(expand_placeholders).load_paths([sigma_rule_path(p) for p in paths])
 
 
 def event_time(fields: Mapping[str, Any]) -> float:
