@@ -11,7 +11,7 @@ the store says a commit only reaches the page cache (``inline_commits``: SQLite 
 ``sync: normal``) it runs on the event loop: the write costs less than the hand-off
 to a thread, and the hand-off is what made a request's latency depend on when the
 scheduler ran the thread. Such a store's slow step, moving its WAL into the database
-file, runs on the writer thread every ``wal_every`` entries.
+file, runs on the writer thread every ``WAL_EVERY`` entries.
 """
 
 from __future__ import annotations
