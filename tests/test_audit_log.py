@@ -317,28 +317,33 @@ async def test_commits_run_on_the_event_loop_only_when_they_cannot_wait_on_the_d
     assert check_log(settings).ok
 
 
-async def test_the_wal_is_moved_into_the_database_file_while_commits_go_on(
+async def test_the_wal_is_moved_into_the_database_file_and_reused_under_steady_load(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from atlasgate.audit import log as log_module
 
-    monkeypatch.setattr(log_module, "WAL_EVERY", 50)
+    monkeypatch.setattr(log_module, "WAL_EVERY", 100)
     settings = make_settings(tmp_path)
     database = Path(settings.path)
+    wal = database.with_name(database.name + "-wal")
     log = await DecisionLog.open(settings)
+    pad = "x" * 2000
+    largest_wal = 0
     try:
         size_before = file_size(database)
-        for start in range(0, 400, 40):
-            await asyncio.gather(*(log.append(record(i)) for i in range(start, start + 40)))
-        await asyncio.sleep(0.2)  # let the last WAL checkpoint finish on its thread
-        # Without a checkpoint the database file keeps its initial size: every page
-        # written since is only in the WAL (automatic checkpoints are off).
-        assert file_size(database) > size_before
+        for start in range(0, 3000, 30):  # commits never pause for long
+            await asyncio.gather(*(log.append(record(i, pad=pad))
+                                   for i in range(start, start + 30)))
+            largest_wal = max(largest_wal, file_size(wal))
+        # Automatic checkpoints are off: only the log's own passes fill the database file.
+        assert file_size(database) > size_before + 2_000_000
     finally:
         await log.close()
+    # About 7.5 MB was written; a WAL that is never started over would hold all of it.
+    assert largest_wal < 4_000_000
     report = check_log(settings)
     assert report.ok
-    assert report.entries == 400
+    assert report.entries == 3000
 
 
 async def test_a_hung_commit_fails_its_appends_after_commit_timeout_and_the_log_recovers(
@@ -358,7 +363,7 @@ async def test_a_hung_commit_fails_its_appends_after_commit_timeout_and_the_log_
 
     store.append_batch = hung  # type: ignore[method-assign]
     try:
-        with pytest.raises(AuditError, match=r"did not finish within 0\.2s"):
+        with pytest.raises(AuditError, match=r"did not answer within 0\.2s"):
             await log.append(record(0))
         await asyncio.sleep(0.8)  # the hung write completes on its thread meanwhile
         receipt = await log.append(record(1))
@@ -369,3 +374,30 @@ async def test_a_hung_commit_fails_its_appends_after_commit_timeout_and_the_log_
     assert receipt.seq == 1
     assert check_log(settings).ok
 
+
+
+async def test_a_hung_checkpoint_does_not_hold_the_next_decisions_past_commit_timeout(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path, sync="full", commit_timeout=0.2, checkpoint_every=1)
+    log = await DecisionLog.open(settings)
+    store = log._store
+    assert store is not None
+    sign = store.append_checkpoint
+    stalls = [1.5]
+
+    def hung(*args: Any) -> None:
+        if stalls:
+            time.sleep(stalls.pop())
+        sign(*args)
+
+    store.append_checkpoint = hung  # type: ignore[method-assign]
+    try:
+        await log.append(record(0))  # committed; its checkpoint then hangs
+        with pytest.raises(AuditError, match=r"did not answer within 0\.2s"):
+            await log.append(record(1))  # queued behind the hung checkpoint
+        await asyncio.sleep(1.5)
+        await log.append(record(2))
+    finally:
+        await log.close()
+    assert check_log(settings).ok

@@ -76,6 +76,7 @@ class DecisionLog:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inline = False
         self._wal_task: asyncio.Future[None] | None = None
+        self._wal_catch_up = False
         self._wal_size = 0
 
     @classmethod
@@ -120,21 +121,47 @@ class DecisionLog:
             self._store.close()
             raise
 
-    async def _in_writer(self, function: Callable[..., _T], *args: Any) -> _T:
-        """Run a store operation where this store's commits run (see the module doc)."""
+    async def _in_writer(self, function: Callable[..., _T], *args: Any,
+                         bounded: bool = False) -> _T:
+        """Run a store operation where this store's commits run (see the module doc).
+
+        ``bounded`` operations on the writer thread (commits, checkpoints) fail with
+        AuditError after ``commit_timeout``: a hung store must not hold requests
+        forever. Such a write may still finish later; its entries are then in the log
+        although their callers were told it failed, which errs on the side of the record.
+        """
         if self._loop is None or self._executor is None:
             raise AuditError("decision log is not started")
         if self._inline:
             return function(*args)
-        return await self._loop.run_in_executor(self._executor, function, *args)
+        work = self._loop.run_in_executor(self._executor, function, *args)
+        if not bounded:
+            return await work
+        try:
+            return await asyncio.wait_for(work, self.settings.commit_timeout)
+        except TimeoutError:
+            raise AuditError(f"the decision log store did not answer within "
+                             f"{self.settings.commit_timeout:g}s") from None
 
-    def _maybe_checkpoint_wal(self, writer: TreeWriter) -> None:
-        """Start moving the WAL into the database file off the loop, one run at a time."""
-        if (not self._inline or writer.size - self._wal_size < WAL_EVERY
-                or (self._wal_task is not None and not self._wal_task.done())):
+    async def _maybe_checkpoint_wal(self, writer: TreeWriter) -> None:
+        """Move the WAL into the database file off the loop, one run at a time.
+
+        SQLite starts a WAL over only when a write finds every frame in it copied, and
+        commits go on while the background pass runs, so it never finds that. When a
+        pass has finished, one more pass runs with commits held: it copies only what
+        was written meanwhile, and the next commit starts the WAL over.
+        """
+        if not self._inline or (self._wal_task is not None and not self._wal_task.done()):
             return
         assert self._loop is not None
+        if self._wal_catch_up:
+            self._wal_catch_up = False
+            await self._loop.run_in_executor(self._executor, self._checkpoint_wal)
+            return
+        if writer.size - self._wal_size < WAL_EVERY:
+            return
         self._wal_size = writer.size
+        self._wal_catch_up = True
         self._wal_task = self._loop.run_in_executor(self._executor, self._checkpoint_wal)
 
     def _checkpoint_wal(self) -> None:
@@ -175,7 +202,7 @@ class DecisionLog:
         if self._executor is None or (self._closed is not None and self._closed.done()):
             raise LogClosedError("decision log is closed")
         previous = writer.last_checkpoint
-        signed = await self._in_writer(writer.checkpoint)
+        signed = await self._in_writer(writer.checkpoint, bounded=True)
         if signed is not previous and self._on_checkpoint is not None:
             try:
                 self._on_checkpoint(signed)
@@ -193,7 +220,7 @@ class DecisionLog:
                 batch = self._queue[: self.settings.max_batch]
                 del self._queue[: self.settings.max_batch]
                 await self._commit(writer, batch)
-                self._maybe_checkpoint_wal(writer)
+                await self._maybe_checkpoint_wal(writer)
                 done = writer.checkpointed_size or 0
                 if writer.size - done >= every:
                     await self._checkpoint_quietly()
@@ -203,32 +230,17 @@ class DecisionLog:
     async def _commit(self, writer: TreeWriter, batch: list[_Pending]) -> None:
         items = [(decision_id, data) for decision_id, data, _ in batch]
         try:
-            if self._inline:
-                receipts = await self._in_writer(writer.write, items)
-            else:
-                # A hung store must not hold requests forever. The write may still finish
-                # later; its decisions are then in the log although their callers were told
-                # it failed, which errs on the side of the record.
-                receipts = await asyncio.wait_for(self._in_writer(writer.write, items),
-                                                  self.settings.commit_timeout)
-        except TimeoutError:
-            self._fail(batch, f"decision log commit did not finish within "
-                       f"{self.settings.commit_timeout:g}s; the store is not answering")
-            return
+            receipts = await self._in_writer(writer.write, items, bounded=True)
         except Exception as exc:
-            self._fail(batch, str(exc) if isinstance(exc, AuditError)
-                       else f"decision log write failed: {exc!r}")
+            reason = str(exc) if isinstance(exc, AuditError) else f"decision log write failed: {exc!r}"
+            logger.error("%s (%d decisions not acknowledged)", reason, len(batch))
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(AuditError(reason))
             return
         for (_, _, future), receipt in zip(batch, receipts, strict=True):
             if not future.done():
                 future.set_result(receipt)
-
-    @staticmethod
-    def _fail(batch: list[_Pending], reason: str) -> None:
-        logger.error("%s (%d decisions not acknowledged)", reason, len(batch))
-        for _, _, future in batch:
-            if not future.done():
-                future.set_exception(AuditError(reason))
 
     async def _checkpoint_quietly(self) -> None:
         try:

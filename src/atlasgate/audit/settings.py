@@ -70,8 +70,9 @@ class AuditSettings(BaseModel):
     commit_timeout: float = Field(
         default=10.0,
         gt=0,
-        description="Seconds a commit on the writer thread may take before its decisions "
-        "fail (then fail_mode applies); guards against a hung PostgreSQL server or disk.",
+        description="Seconds a commit or checkpoint on the writer thread (sync: full, "
+        "PostgreSQL) may take before the decisions waiting on it fail and fail_mode "
+        "applies. sync: normal commits on the event loop and is not bounded by it.",
     )
     include_content: bool = Field(
         default=False,
