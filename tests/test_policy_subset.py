@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,14 @@ from atlasgate.policy.decision import Action, Severity
 from atlasgate.policy.engine import PolicySet
 from atlasgate.policy.load import load_policy_file
 from atlasgate.policy.rules import Rule, compile_condition
-from atlasgate.policy.subset import ABSENT, Fallback, compile_subset
+from atlasgate.policy.subset import ABSENT, Fallback, compile_subset, names_read, shadowed
 
-FIELDS = ("x", "y.z", "y.w", "q.r.s")
+FIELDS = ("x", "y", "y.z", "y.w", "q.r.s", "@t")  # "y" also names the map of y.z and y.w
+NAMES = ("x", "y", "y.z", "y.w", "q.r", "q.r.s", "t")  # "t" is how CEL reads "@t"
+class Kind(StrEnum):
+    A = "a"
+
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PACKS = sorted((ROOT / "src" / "atlasgate" / "policy" / "defaults").glob("*.yaml"))
 EXAMPLES = ROOT / "examples"
@@ -43,15 +49,19 @@ def direct_answer(rule: Rule, flat: dict[str, Any]) -> bool | None:
     """True/False as the engine reads it, or None when the rule goes to CEL."""
     assert rule.direct is not None
     try:
-        return rule.direct(flat) is True
+        result = rule.direct(flat)
     except Fallback:
         return None
+    if result is ABSENT and not names_read(rule.direct).isdisjoint(shadowed(flat)):
+        return None
+    return result is True
 
 
 scalars = st.one_of(
     st.booleans(),
     st.integers(-5, 5),
-    st.sampled_from([0.0, 0.5, 1.0, 2.5, -1.0, 1e3]),
+    st.sampled_from([0.0, 0.5, 1.0, 2.5, -1.0, 1e3, float("nan"), float(2**53), 2.0**63]),
+    st.sampled_from([2**53 + 1, -(2**53) - 1, 2**63 - 1]),
     st.sampled_from(["a", "b", "", "ab"]),
     st.none(),
 )
@@ -59,9 +69,9 @@ values = st.one_of(scalars, st.lists(scalars, max_size=3), st.just({"k": 1}),
                    st.just(2**63 + 1))
 literals = st.one_of(
     st.sampled_from(["true", "false", "null", "0", "1", "2", "-1", "0.5", "1.0", "2.5", "1e3",
-                     "'a'", '"b"', "''"]),
+                     "'a'", '"b"', "''", "9007199254740992.0", "9223372036854775807"]),
 )
-fields = st.sampled_from(FIELDS)
+fields = st.sampled_from(NAMES)
 operands = st.one_of(fields, literals)
 relations = st.one_of(
     st.builds(lambda a, op, b: f"{a} {op} {b}", operands,
@@ -81,7 +91,12 @@ conditions = st.recursive(
     ),
     max_leaves=5,
 )
-events = st.dictionaries(fields, values, max_size=len(FIELDS))
+def _unambiguous(flat: dict[str, Any]) -> bool:
+    """No field is also the map of another (``y`` and ``y.z``): nesting would pick one."""
+    return not any(other.startswith(name + ".") for name in flat for other in flat)
+
+
+events = st.dictionaries(st.sampled_from(FIELDS), values, max_size=len(FIELDS)).filter(_unambiguous)
 
 
 @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -93,6 +108,30 @@ def test_direct_answers_agree_with_cel(condition: str, flat: dict[str, Any]) -> 
     if direct is None:
         return  # handed to CEL: nothing to compare
     assert cel_answer(rule, flat) == direct, (condition, flat)
+
+
+@pytest.mark.parametrize(("condition", "flat"), [
+    ("y != 1", {"y.z": 1}),  # y is a map in CEL
+    ("!(y == 1)", {"y.w": "a"}),
+    ("timestamp != ''", {"@timestamp": "2026-01-01"}),  # CEL reads @timestamp as timestamp
+    ("x > 1.0", {"x": float("nan")}),  # CEL refuses to order NaN
+    ("x == 9007199254740992.0", {"x": 2**53 + 1}),  # CEL compares as doubles
+    ("x > 9223372036854775807", {"x": 2.0**63}),
+])
+def test_answers_only_cel_gives_exactly_go_to_cel(condition: str, flat: dict[str, Any]) -> None:
+    rule = rule_for(condition)
+    assert direct_answer(rule, flat) is None
+    policy = PolicySet((rule,), "r")
+    reference = PolicySet((replace(rule, direct=None),), "r")
+    try:
+        expected: Any = reference.decide(Event(dict(flat)), "request", "d").action
+    except PolicyError:
+        expected = PolicyError
+    try:
+        actual: Any = policy.decide(Event(dict(flat)), "request", "d").action
+    except PolicyError:
+        actual = PolicyError
+    assert actual == expected
 
 
 @pytest.mark.parametrize("condition", [
@@ -120,6 +159,7 @@ def test_values_cel_types_differently_go_to_cel() -> None:
     assert direct({"x": 1.5}) is True
     assert rule_for("x == true").direct({"x": 1}) is False  # type: ignore[misc]
     assert rule_for("x == 1").direct({"x": 1.0}) is True  # type: ignore[misc]
+    assert rule_for("x == 'a'").direct({"x": Kind.A}) is True  # type: ignore[misc]
     assert rule_for("x == x").direct({"x": float("nan")}) is False  # type: ignore[misc]
 
 

@@ -20,7 +20,7 @@ from atlasgate.event import Event
 from atlasgate.policy.constraints import combine
 from atlasgate.policy.decision import Action, Decision
 from atlasgate.policy.rules import Rule
-from atlasgate.policy.subset import Fallback
+from atlasgate.policy.subset import ABSENT, Fallback, names_read, shadowed
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +91,22 @@ class PolicySet:
         matched: list[Rule] = []
         flat = event.flat()
         cel_context: tuple[cel.Context, frozenset[str]] | None = None
+        shadows: frozenset[str] | None = None
         for rule in plan.rules:
             if rule.direct is not None:
                 try:
-                    if rule.direct(flat) is True:  # False, or ABSENT: the rule does not apply
+                    result = rule.direct(flat)
+                    if result is True:
                         matched.append(rule)
-                    continue
+                        continue
+                    if result is not ABSENT:
+                        continue
+                    # ABSENT: the rule does not apply, unless it read a name that CEL
+                    # finds in the nested Event (a map, an @ field): then CEL decides.
+                    if shadows is None:
+                        shadows = shadowed(flat)
+                    if names_read(rule.direct).isdisjoint(shadows):
+                        continue
                 except Fallback:
                     pass  # a value only CEL decides exactly: evaluate the rule there
             if cel_context is None:

@@ -28,6 +28,7 @@ Flat = Mapping[str, Any]
 Evaluator = Callable[[Flat], Any]
 
 _INT64 = 2**63
+_FLOAT_EXACT = 2**53
 
 
 class _Absent:
@@ -73,7 +74,40 @@ def compile_subset(condition: str) -> Evaluator | None:
             raise _Unsupported
     except (_Unsupported, RecursionError):
         return None
-    return _boolean(node)
+    evaluate = _boolean(node)
+    evaluate.names = frozenset(parser.names)  # type: ignore[attr-defined]
+    return evaluate
+
+
+def names_read(evaluator: Evaluator) -> frozenset[str]:
+    """The dotted field names a compiled condition reads."""
+    return evaluator.names  # type: ignore[attr-defined,no-any-return]
+
+
+_SHADOWS: dict[tuple[str, ...], frozenset[str]] = {}
+
+
+def shadowed(flat: Flat) -> frozenset[str]:
+    """Names an Event lacks as fields but CEL still finds: maps and ``@`` fields.
+
+    CEL reads the nested form of an Event, where ``y`` is a map when ``y.z`` is a
+    field and ``timestamp`` is ``@timestamp``. A condition that ends ABSENT because it
+    read such a name must go to CEL. Events of one route share one set of field names,
+    so the answer is kept per set of names.
+    """
+    key = tuple(flat)
+    found = _SHADOWS.get(key)
+    if found is None:
+        names: set[str] = set()
+        for field in key:
+            parts = field.lstrip("@").split(".")
+            names.update(".".join(parts[:i]) for i in range(1, len(parts)))
+            if field.startswith("@"):
+                names.add(".".join(parts))
+        found = frozenset(names)
+        if len(_SHADOWS) < 1024:
+            _SHADOWS[key] = found
+    return found
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -97,6 +131,7 @@ class _Parser:
     def __init__(self, tokens: list[tuple[str, str]]) -> None:
         self.tokens = tokens
         self.index = 0
+        self.names: set[str] = set()
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -177,6 +212,7 @@ class _Parser:
         token = self.peek()
         if token is not None and token[1] in ("(", "["):
             raise _Unsupported  # a call, a method or an index
+        self.names.add(".".join(parts))
         return _field(tuple(parts))
 
     def list_literal(self) -> Evaluator:
@@ -254,9 +290,22 @@ def _equal(left: Any, right: Any) -> bool:
     """CEL equality: values of different type families are unequal, never an error."""
     kind = _kind(left)
     other = _kind(right)
-    if kind == "other" or other == "other":
+    if kind == "other" or other == "other" or (
+            kind == other == "number" and not _exact(left, right, ordering=False)):
         raise Fallback
     return kind == other and left == right
+
+
+def _exact(a: Any, b: Any, ordering: bool = True) -> bool:
+    """Whether Python compares these numbers as CEL does: CEL refuses to order NaN and
+    compares an int with a double as doubles, which Python does not beyond 2**53."""
+    for x, y in ((a, b), (b, a)):
+        if isinstance(x, float):
+            if ordering and x != x:
+                return False
+            if isinstance(y, int) and not -_FLOAT_EXACT <= y <= _FLOAT_EXACT:
+                return False
+    return True
 
 
 def _relation(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
@@ -267,7 +316,7 @@ def _relation(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
 
         def against_string(flat: Flat) -> Any:
             a = left(flat)
-            if type(a) is str:
+            if isinstance(a, str):
                 return (a == constant) is not negate
             if a is ABSENT:
                 return a
@@ -283,7 +332,7 @@ def _relation(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
         # The common shape, ``field >= 0.9``: only the field's type needs checking.
         def against_number(flat: Flat) -> Any:
             a = left(flat)
-            if isinstance(a, float) or (type(a) is int and -_INT64 <= a < _INT64):
+            if (isinstance(a, float) or (type(a) is int and -_INT64 <= a < _INT64)) and _exact(a, constant):
                 return compare(a, constant)
             if a is ABSENT:
                 return a
@@ -303,6 +352,8 @@ def _relation(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
             kind = _kind(a)
             if kind not in ("number", "string") or kind != _kind(b):
                 raise Fallback  # CEL raises "no such overload"; let it say so
+            if kind == "number" and not _exact(a, b):
+                raise Fallback
         return compare(a, b)
 
     return relate
