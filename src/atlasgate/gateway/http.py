@@ -81,8 +81,7 @@ def parse_json_object(body: bytes, max_depth: int) -> dict[str, Any]:
         raise BadRequest(400, f"expected a JSON object, got {type(data).__name__}", "invalid_json")
     # Nesting deeper than the limit needs more opening brackets than most bodies have
     # (brackets inside strings only make the count err on the side of walking).
-    if (len(body) > max_depth and body.count(b"[") + body.count(b"{") > max_depth
-            and _depth_exceeds(data, max_depth)):
+    if body.count(b"[") + body.count(b"{") > max_depth and _depth_exceeds(data, max_depth):
         raise BadRequest(400, f"JSON nested deeper than {max_depth} levels", "json_too_deep")
     return data
 

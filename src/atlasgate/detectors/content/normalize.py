@@ -47,7 +47,7 @@ _SPACED = compile_re(r"\b(?:[A-Za-z][ ._*|~\-]{1,3}){5,}[A-Za-z]\b")
 _LEET_TOKEN = compile_re(
     r"[A-Za-z0-9@$!|+]*(?:[A-Za-z][0-9@$!|+]|[0-9@$!|+][A-Za-z])[A-Za-z0-9@$!|+]*"
 )
-_UNIT = compile_re(r"^(?:\d+[a-z]{1,3}|[a-z]{1,4}\d{1,3})$")
+_UNIT = compile_re(r"^(?:\d+[a-z]{1,3}|[a-z]{1,4}\d{1,3})$", prefilter=False)  # per token
 
 
 @dataclass(frozen=True, slots=True)

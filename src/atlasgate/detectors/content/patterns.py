@@ -33,7 +33,11 @@ def _options(ignore_case: bool = False) -> Any:
 
 
 class _Prefilter:
-    """Which registered patterns match a text, from one RE2::Set pass (the last text is kept)."""
+    """Which registered patterns match a text, from one RE2::Set pass (the last text is kept).
+
+    Patterns register when their modules are imported; compiling one later resets the
+    set, so detectors compile their patterns at import time, never per request.
+    """
 
     def __init__(self) -> None:
         self.patterns: list[str] = []
@@ -107,6 +111,13 @@ class Pattern:
         return getattr(self.regex, name)
 
 
-def compile_re(pattern: str, ignore_case: bool = False) -> Pattern:
-    """Compile with RE2; a pattern RE2 cannot run is a programming error, raised at import."""
+def compile_re(pattern: str, ignore_case: bool = False, *, prefilter: bool = True) -> Any:
+    """Compile with RE2; a pattern RE2 cannot run is a programming error, raised at import.
+
+    ``prefilter=False`` is for patterns run on many small strings of their own (one per
+    token): a set pass per string would cost more than the pattern, and would push the
+    text being scanned out of the set's one-text memory.
+    """
+    if not prefilter:
+        return re2.compile(pattern, _options(ignore_case))
     return Pattern(pattern, ignore_case)
