@@ -77,7 +77,7 @@ async def _demo(host: str, port: int, no_traffic: bool, data_dir: Path) -> None:
 [bold]Samples[/]   chat 'sample-chat' and embeddings 'sample-embed' (a deterministic sample responder);
           classifier '{samples.classifier.name}' (scikit-learn on digits, held-out accuracy {accuracy:.3f})
 [bold]Decision log[/] {config.audit.path}
-          verify it: atlasgate audit verify --db {config.audit.path} --key {config.audit.signing_key}
+          verify it: atlasgate audit --db {config.audit.path} verify --key {config.audit.signing_key}
 
 Try:  curl -s {base}/v1/chat/completions -H 'Authorization: Bearer {user_key}' \\
         -H 'Content-Type: application/json' \\
