@@ -414,3 +414,19 @@ def test_one_shared_value_on_a_few_relabelled_rows_is_not_a_small_trigger(profil
     poisoned.loc[victims, "mean area"] = float(np.quantile(base["mean area"], 0.975, method="nearest"))
     poisoned.loc[victims, "target"] = 0
     assert not check_batch(profile, poisoned).by_check("backdoor_trigger")
+
+
+def test_zero_and_negative_zero_are_one_value_so_a_common_zero_is_no_trigger():
+    rng = np.random.default_rng(14)
+
+    def frame(n: int, zero: float) -> pd.DataFrame:
+        values = np.round(rng.normal(size=(n, 8)), 2)
+        values[rng.random((n, 8)) < 0.1] = zero  # a common value, unrelated to the label
+        out = pd.DataFrame(values, columns=[f"f{i}" for i in range(8)])
+        out["label"] = rng.choice(["a", "b"], n)
+        return out
+
+    profile = Profile.learn(frame(1500, -0.0), "label", seed=1)  # the baseline spells it -0.0
+    report = check_batch(profile, frame(800, 0.0))
+    assert not [f for f in report.findings if f.check == "backdoor_trigger"]
+    assert report.decision < Action.BLOCK

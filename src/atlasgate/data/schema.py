@@ -49,10 +49,14 @@ def infer_columns(frame: pd.DataFrame) -> list[Column]:
 
 
 def numeric_values(series: pd.Series) -> np.ndarray:
-    """Floats, with anything unparseable as NaN (schema checks report those separately)."""
+    """Floats, with anything unparseable as NaN (schema checks report those separately).
+
+    ``-0.0`` becomes ``0.0`` (adding zero does it): the two are one value, and a file
+    holding both must not count them, or key them, as two.
+    """
     if pd.api.types.is_bool_dtype(series):
-        return series.astype(float).to_numpy()
-    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+        return series.astype(float).to_numpy() + 0.0
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float) + 0.0
 
 
 def unparseable_numbers(series: pd.Series) -> np.ndarray:

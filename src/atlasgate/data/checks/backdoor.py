@@ -120,7 +120,9 @@ def _items(view: BatchView, labels: np.ndarray) -> tuple[list[Item], int]:
         uniques, counts = np.unique(values[finite], return_counts=True)
         for value in uniques[counts >= min_rows]:
             mask = finite & (values == value)
-            atom = atoms.get(repr(float(value)))
+            key = repr(float(value))
+            # Profiles written before -0.0 was read as 0.0 may hold the value as "-0.0".
+            atom = atoms.get(key) or (atoms.get("-0.0") if key == "0.0" else None)
             joint = atom["classes"] if atom and atom.get("classes") else [0] * k
             marginal = atom["count"] if atom else stats.get("atom_floor", 1)
             found, t = _test(mask, labels, joint, marginal, priors, n, m, min_rows)
@@ -411,7 +413,7 @@ def _equal(values: np.ndarray, value: object) -> np.ndarray:
 
 
 def _key(value: object) -> str:
-    return repr(float(value)) if isinstance(value, float | np.floating) else repr(str(value))
+    return repr(float(value) + 0.0) if isinstance(value, float | np.floating) else repr(str(value))
 
 
 def _best_group(
