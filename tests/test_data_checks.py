@@ -430,3 +430,27 @@ def test_zero_and_negative_zero_are_one_value_so_a_common_zero_is_no_trigger():
     report = check_batch(profile, frame(800, 0.0))
     assert not [f for f in report.findings if f.check == "backdoor_trigger"]
     assert report.decision < Action.BLOCK
+
+
+def _class_view_findings(classes, base_counts, batch_labels):
+    from atlasgate.data.checks.distribution import class_shift
+
+    view = type("View", (), {})()
+    view.labels = np.asarray(batch_labels)
+    view.profile = type("P", (), {"classes": classes, "class_counts": base_counts, "label": "y"})()
+    view.settings = CheckSettings()
+    return class_shift(view)
+
+
+@pytest.mark.parametrize(("classes", "base", "batch"), [
+    (["a", "b"], [800, 200], [0] * 8 + [1] * 2),  # the same shares
+    (["a", "b"], [800, 200], [0]),  # one row, of the larger class
+    (["only"], [1000], [0, 0, 0]),  # a one-class profile
+])
+def test_small_or_unchanged_batches_raise_no_class_balance_finding(classes, base, batch):
+    assert _class_view_findings(classes, base, batch) == []
+
+
+def test_one_row_is_never_a_significant_class_drop():
+    findings = _class_view_findings(["a", "b"], [800, 200], [1])  # class a: 80% -> 0%
+    assert all(f.strength == "weak" and not f.detail["significant"] for f in findings)

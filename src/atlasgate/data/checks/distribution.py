@@ -50,6 +50,8 @@ def class_shift(view: BatchView) -> list[DataFinding]:
     if labels is None or not profile.classes:
         return []
     k = len(profile.classes)
+    if k < 2:
+        return []  # one class: no balance to shift
     known = labels[labels >= 0]
     if known.size == 0:
         return []
@@ -72,9 +74,15 @@ def class_shift(view: BatchView) -> list[DataFinding]:
     per_class = np.where(change < 0, drops, rises)
     settings = view.settings
     threshold = settings.class_min_relative_change
-    fell = [c for c in range(k) if change[c] <= -threshold and drops[c] < HINT_ALPHA]
-    rose = [c for c in range(k) if change[c] >= threshold and rises[c] < settings.alpha]
-    unseen = [c for c in range(k) if change[c] <= -DROP_EXAMPLE and c not in fell]
+    # Direction from the shares themselves: the half rows must not turn an unchanged or
+    # grown class into a loss on a small batch.
+    lower, higher = batch_share < base_share, batch_share > base_share
+    fell = [c for c in range(k) if lower[c] and change[c] <= -threshold and drops[c] < HINT_ALPHA]
+    rose = [c for c in range(k) if higher[c] and change[c] >= threshold and rises[c] < settings.alpha]
+    # "Within sampling noise" only where the drop is not significant; a significant drop
+    # below class_min_relative_change is below the effect size asked for, not noise.
+    unseen = [c for c in range(k)
+              if lower[c] and change[c] <= -DROP_EXAMPLE and drops[c] >= HINT_ALPHA]
     shown = sorted(fell + rose, key=lambda c: per_class[c])
     significant = bool(shown)
     if not significant and not unseen:
@@ -132,6 +140,10 @@ def share_drop(base_count: float, base_total: float, batch_count: float, batch_t
     pooled = (base_count + batch_count) / (base_total + batch_total)
     if pooled <= 0.0 or pooled >= 1.0:
         return 1.0
+    if min(pooled, 1 - pooled) * batch_total < 5:
+        # Too few expected rows for the normal approximation: the exact binomial chance
+        # of so few rows at the baseline's share (one row of a 20% class: 0.8, not 0.02).
+        return float(sps.binom.cdf(batch_count, batch_total, base_count / base_total))
     se = math.sqrt(pooled * (1 - pooled) * (1 / base_total + 1 / batch_total))
     z = (base_count / base_total - batch_count / batch_total) / se
     return float(sps.norm.sf(z))
