@@ -461,7 +461,8 @@ def _best_group(
     if not incidence:
         return None
     matrix = np.array(incidence)
-    overlap = matrix.astype(np.int32) @ matrix.T.astype(np.int32)
+    as_float = matrix.astype(np.float32)  # exact counts below 2**24 rows, and BLAS speed
+    overlap = as_float @ as_float.T
     # Fisher's p is at least the product of the doubts, so groups whose product is above
     # the gate are skipped before the bound is computed.
     log_doubt = np.log(np.clip(doubt, 1e-300, 1.0))
