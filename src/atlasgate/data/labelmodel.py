@@ -37,7 +37,10 @@ class LabelModel:
     accuracy: float
     clean_rate: float = 0.0
     # (grid, how many baseline rows got at most that probability for their label, rows)
-    confidence_cdf: tuple[np.ndarray, np.ndarray, int] | None = None
+    # Per class: how many clean baseline rows of that class gave their own label at most
+    # each grid probability (out of fold), and the class's rows. Per class, because rows
+    # of a small class get less probability for their label than rows of a large one.
+    confidence_cdf: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def learn(cls, matrix: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> LabelModel | None:
@@ -68,21 +71,26 @@ class LabelModel:
             (predicted != y) & (self_conf < model.low) & (p_predicted >= 0.5 * model.confidence[predicted])
         )
         model.clean_rate = float(suspect.mean())
-        counts = np.searchsorted(np.sort(self_conf), DOUBT_GRID, side="right")
-        model.confidence_cdf = (DOUBT_GRID.copy(), counts.astype(float), len(y))
+        counts = np.array([np.searchsorted(np.sort(self_conf[y == c]), DOUBT_GRID, side="right")
+                           for c in range(classes.size)], dtype=float)
+        rows = np.bincount(y, minlength=classes.size).astype(float)
+        model.confidence_cdf = (DOUBT_GRID.copy(), counts, rows)
         return model
 
-    def doubt(self, p_label: np.ndarray) -> np.ndarray:
-        """Per row, the share of clean baseline rows whose own label got at most this probability.
+    def doubt(self, p_label: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Per row, the share of clean baseline rows of its label whose own label got at most
+        this probability.
 
-        Read from the out-of-fold distribution, rounded up to the next grid point and
-        smoothed by one row, so it errs towards 'not unusual'. 1.0 without a distribution.
+        Read from the out-of-fold distribution of that class, rounded up to the next grid
+        point and smoothed by one row, so it errs towards 'not unusual'. 1.0 without a
+        distribution.
         """
         if self.confidence_cdf is None:
             return np.ones_like(p_label, dtype=float)
         grid, counts, rows = self.confidence_cdf
         at = np.clip(np.searchsorted(grid, p_label, side="left"), 0, grid.size - 1)
-        return np.minimum((counts[at] + 1.0) / (rows + 1.0), 1.0)
+        labels = np.asarray(labels, dtype=int)
+        return np.minimum((counts[labels, at] + 1.0) / (rows[labels] + 1.0), 1.0)
 
     @classmethod
     def _fit(cls, matrix: np.ndarray, y: np.ndarray, classes: np.ndarray, seed: int) -> LabelModel:
@@ -129,8 +137,8 @@ class LabelModel:
             if self.confidence_cdf is None
             else {
                 "grid": self.confidence_cdf[0].tolist(),
-                "counts": self.confidence_cdf[1].tolist(),
-                "rows": self.confidence_cdf[2],
+                "counts_by_class": self.confidence_cdf[1].tolist(),
+                "rows_by_class": self.confidence_cdf[2].tolist(),
             },
         }
 
@@ -148,13 +156,15 @@ class LabelModel:
         )
 
 
-def _cdf(record: dict[str, Any] | None) -> tuple[np.ndarray, np.ndarray, int] | None:
-    if not record:
+def _cdf(record: dict[str, Any] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The per-class distribution; None for profiles that kept only a pooled one (their
+    doubts would be too low for small classes, so the tests that use doubt do not run)."""
+    if not record or "counts_by_class" not in record:
         return None
     return (
         np.asarray(record["grid"], dtype=float),
-        np.asarray(record["counts"], dtype=float),
-        int(record["rows"]),
+        np.asarray(record["counts_by_class"], dtype=float),
+        np.asarray(record["rows_by_class"], dtype=float),
     )
 
 

@@ -351,7 +351,7 @@ def _without_pattern(view: BatchView, columns: list[ValueColumn], shared: Shared
     matrix = view.matrix[shared.rows].copy()
     matrix[:, dims] = np.asarray(view.profile.class_centres[shared.label])[dims]
     proba = model.proba(matrix)[:, shared.label]
-    log_doubt = _log_fisher(model.doubt(proba))
+    log_doubt = _log_fisher(model.doubt(proba, np.full(proba.size, shared.label)))
     log_p = math.log(max(shared.p_value, 1e-300)) - math.log(max(shared.doubt, 1e-300)) + log_doubt
     return replace(shared, doubt=math.exp(log_doubt), p_value=math.exp(min(log_p, 0.0)))
 
@@ -363,7 +363,7 @@ def _doubt(view: BatchView, labels: np.ndarray) -> np.ndarray:
     known = np.flatnonzero(labels >= 0)
     if model is not None and known.size:
         proba = model.proba(view.matrix[known])
-        out[known] = model.doubt(proba[np.arange(known.size), labels[known]])
+        out[known] = model.doubt(proba[np.arange(known.size), labels[known]], labels[known])
     return out
 
 
