@@ -381,27 +381,22 @@ def _not(operand: Evaluator) -> Evaluator:
 
 def _all(operands: tuple[Evaluator, ...]) -> Evaluator:
     """``a && b && …``: false if any side is false, even when another is absent (as in CEL)."""
-    def evaluate(flat: Flat) -> Any:
-        result: Any = True
-        for operand in operands:
-            value = _truth(operand(flat))
-            if value is False:
-                return False
-            if value is ABSENT:
-                result = ABSENT
-        return result
-
-    return evaluate
+    return _deciding(operands, False)
 
 
 def _any(operands: tuple[Evaluator, ...]) -> Evaluator:
     """``a || b || …``: true if any side is true, even when another is absent."""
+    return _deciding(operands, True)
+
+
+def _deciding(operands: tuple[Evaluator, ...], decisive: bool) -> Evaluator:
+    """One side equal to ``decisive`` settles it; else ABSENT if a side was, else the other."""
     def evaluate(flat: Flat) -> Any:
-        result: Any = False
+        result: Any = not decisive
         for operand in operands:
             value = _truth(operand(flat))
-            if value is True:
-                return True
+            if value is decisive:
+                return decisive
             if value is ABSENT:
                 result = ABSENT
         return result
