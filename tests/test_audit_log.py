@@ -48,6 +48,21 @@ def file_size(path: Path) -> int:
     return path.stat().st_size
 
 
+def hang_once(log: DecisionLog, method: str, seconds: float) -> None:
+    """The store's ``method`` hangs for ``seconds`` on its first call, then answers again."""
+    store = log._store
+    assert store is not None
+    real = getattr(store, method)
+    stalls = [seconds]
+
+    def hung(*args: Any) -> Any:
+        if stalls:
+            time.sleep(stalls.pop())
+        return real(*args)
+
+    setattr(store, method, hung)
+
+
 def check_log(settings: AuditSettings) -> Any:
     with open_reader(settings.path) as reader:
         return verify_log(reader, load_public_key(settings.signing_key))
@@ -351,17 +366,7 @@ async def test_a_hung_commit_fails_its_appends_after_commit_timeout_and_the_log_
 ) -> None:
     settings = make_settings(tmp_path, sync="full", commit_timeout=0.2)
     log = await DecisionLog.open(settings)
-    store = log._store
-    assert store is not None
-    write = store.append_batch
-    stalls = [0.8]  # the first commit hangs past the timeout, then the store answers again
-
-    def hung(*args: Any) -> None:
-        if stalls:
-            time.sleep(stalls.pop())
-        write(*args)
-
-    store.append_batch = hung  # type: ignore[method-assign]
+    hang_once(log, "append_batch", 0.8)  # the first commit hangs past the timeout
     try:
         with pytest.raises(AuditError, match=r"did not answer within 0\.2s"):
             await log.append(record(0))
@@ -375,23 +380,12 @@ async def test_a_hung_commit_fails_its_appends_after_commit_timeout_and_the_log_
     assert check_log(settings).ok
 
 
-
 async def test_a_hung_checkpoint_does_not_hold_the_next_decisions_past_commit_timeout(
     tmp_path: Path,
 ) -> None:
     settings = make_settings(tmp_path, sync="full", commit_timeout=0.2, checkpoint_every=1)
     log = await DecisionLog.open(settings)
-    store = log._store
-    assert store is not None
-    sign = store.append_checkpoint
-    stalls = [1.5]
-
-    def hung(*args: Any) -> None:
-        if stalls:
-            time.sleep(stalls.pop())
-        sign(*args)
-
-    store.append_checkpoint = hung  # type: ignore[method-assign]
+    hang_once(log, "append_checkpoint", 1.5)
     try:
         await log.append(record(0))  # committed; its checkpoint then hangs
         with pytest.raises(AuditError, match=r"did not answer within 0\.2s"):
