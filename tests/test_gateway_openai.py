@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 
 import openai
@@ -128,3 +130,104 @@ def test_stream_chunks_arrive_before_the_stream_ends(loop_thread, make_gateway) 
         assert gw.entries[-1]["event"]["api.stream"] is True
     finally:
         loop_thread.run(slow.close())
+
+
+class ScriptedUpstream:
+    """A loopback HTTP server that answers every request with the same raw bytes,
+    written in parts with pauses between them: for header and timeout behaviour."""
+
+    def __init__(self, parts: list[tuple[float, bytes]]) -> None:
+        self.parts = parts
+        self.server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> str:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            for pause, data in self.parts:
+                await asyncio.sleep(pause)
+                writer.write(data)
+                await writer.drain()
+            await asyncio.sleep(30)
+            writer.close()
+
+        self.server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/v1"
+
+    async def close(self) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+CHAT_BODY = json.dumps({"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": "fine"}}]}).encode()
+
+
+def _scripted(loop_thread, make_gateway, parts, timeout=1.0):  # type: ignore[no-untyped-def]
+    upstream = ScriptedUpstream(parts)
+    url = loop_thread.run(upstream.start())
+    gw = make_gateway(upstreams={"openai": [{"name": "scripted", "base_url": url,
+                                             "models": ["sample-chat"], "timeout": timeout}]})
+    return upstream, gw
+
+
+def test_only_headers_that_describe_the_body_are_passed_on(loop_thread, make_gateway) -> None:  # type: ignore[no-untyped-def]
+    head = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-request-id: req-42\r\n"
+            b"cache-control: no-store\r\nset-cookie: session=upstream\r\nx-internal-host: db7\r\n"
+            b"content-length: %d\r\n\r\n" % len(CHAT_BODY))
+    upstream, gw = _scripted(loop_thread, make_gateway, [(0, head + CHAT_BODY)])
+    try:
+        reply = http("POST", gw.url + "/v1/chat/completions", json.dumps(
+            {"model": "sample-chat", "messages": [{"role": "user", "content": "hi"}]}).encode())
+        assert reply.status == 200
+        assert reply.headers["x-request-id"] == "req-42"
+        assert reply.headers["cache-control"] == "no-store"
+        assert reply.headers["content-type"] == "application/json"
+        assert "set-cookie" not in reply.headers
+        assert "x-internal-host" not in reply.headers
+    finally:
+        loop_thread.run(upstream.close())
+
+
+def test_an_answer_that_stalls_after_its_headers_is_504(loop_thread, make_gateway) -> None:  # type: ignore[no-untyped-def]
+    head = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n" % len(CHAT_BODY))
+    upstream, gw = _scripted(loop_thread, make_gateway, [(0, head + CHAT_BODY[:10])])
+    try:
+        started = time.monotonic()
+        with pytest.raises(openai.APIStatusError) as err:
+            client(gw).chat.completions.create(
+                model="sample-chat", messages=[{"role": "user", "content": "hi"}])
+        assert err.value.status_code == 504
+        assert time.monotonic() - started < 8
+        assert gw.entries[-1]["outcome"]["error"] == "upstream_timeout"
+    finally:
+        loop_thread.run(upstream.close())
+
+
+def test_a_stream_may_run_longer_than_the_timeout_but_not_fall_silent(loop_thread, make_gateway) -> None:  # type: ignore[no-untyped-def]
+    head = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"transfer-encoding: chunked\r\n\r\n")
+
+    def chunk(text: str) -> bytes:
+        event = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                 "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+        data = b"data: " + json.dumps(event).encode() + b"\n\n"
+        return b"%x\r\n%s\r\n" % (len(data), data)
+
+    # Four chunks 0.6 s apart outlast the 1 s timeout; then the upstream goes silent.
+    parts = [(0, head + chunk("one ")), *[(0.6, chunk(w)) for w in ("two ", "three ", "four ")]]
+    upstream, gw = _scripted(loop_thread, make_gateway, parts)
+    try:
+        reply = http("POST", gw.url + "/v1/chat/completions", json.dumps(
+            {"model": "sample-chat", "stream": True,
+             "messages": [{"role": "user", "content": "count"}]}).encode())
+        text = reply.body.decode()
+        assert reply.status == 200
+        for word in ("one", "two", "three", "four"):
+            assert f'"content":"{word} "' in text
+        assert "upstream_timeout" in text  # the silence ends the stream with an error event
+        assert any(e.get("kind") == "stream_error" and e["error"] == "upstream_timeout"
+                   for e in gw.entries)
+    finally:
+        loop_thread.run(upstream.close())

@@ -59,6 +59,8 @@ async def generate(x: Exchange, upstream_path: str, fields_of: Any) -> None:
     stream = body.get("stream") is True
     if stream:
         headers["accept"] = "text/event-stream"
+    # Re-encoded rather than forwarded as received: the upstream reads exactly what was
+    # inspected (with a duplicate key, another parser could otherwise see other text).
     try:
         response = await x.gateway.upstream.open(
             "POST", upstream.base_url + upstream_path, orjson.dumps(body), headers,
@@ -153,8 +155,7 @@ async def relay_stream(x: Exchange, response: UpstreamStream, content: ContentSt
 
 
 def _content_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    kept = [(k, v) for k, v in headers if k in (b"content-type", b"cache-control", b"x-request-id")]
-    return kept or [(b"content-type", b"application/json")]
+    return headers or [(b"content-type", b"application/json")]
 
 
 async def list_models(x: Exchange) -> None:

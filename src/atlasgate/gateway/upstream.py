@@ -6,16 +6,20 @@ machine it sustains an order of magnitude more requests per second than httpx.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
 
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
-    "transfer-encoding", "upgrade", "content-length", "content-encoding", "host",
-})
+# What of an upstream's response headers reaches the caller. The gateway answers
+# with its own framing (length, encoding, connection), so only these describe the body.
+FORWARDED_HEADERS = (
+    (b"content-type", "content-type"),
+    (b"cache-control", "cache-control"),
+    (b"x-request-id", "x-request-id"),
+)
 
 
 class UpstreamError(Exception):
@@ -63,11 +67,22 @@ class UpstreamStream:
 
 
 def _forwardable(response: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
-    return [
-        (k.lower().encode("latin-1"), v.encode("latin-1"))
-        for k, v in response.headers.items()
-        if k.lower() not in HOP_BY_HOP
-    ]
+    headers = response.headers
+    return [(name, value.encode("latin-1")) for name, key in FORWARDED_HEADERS
+            if (value := headers.get(key)) is not None]
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(timeout: float, connect_timeout: float, stream: bool) -> aiohttp.ClientTimeout:
+    """One timeout object per upstream setting, not per request.
+
+    A whole answer is bounded by ``total``; a stream has no end to bound, so there the
+    limit applies to the silence between chunks instead. A read timer on a whole answer
+    would only repeat ``total`` and costs a timer per chunk received.
+    """
+    if stream:
+        return aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=timeout)
+    return aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
 
 
 class UpstreamClient:
@@ -93,10 +108,7 @@ class UpstreamClient:
         timeout: float, connect_timeout: float, stream: bool = False,
     ) -> UpstreamResponse | UpstreamStream:
         assert self._session is not None, "UpstreamClient.start() was not awaited"
-        client_timeout = aiohttp.ClientTimeout(
-            total=None if stream else timeout, sock_connect=connect_timeout,
-            sock_read=timeout,
-        )
+        client_timeout = _timeout(timeout, connect_timeout, stream)
         started = time.perf_counter()
         try:
             response = await self._session.request(
