@@ -5,7 +5,9 @@ reference, so a request in flight finishes on the snapshot it started with.
 
 A rule whose condition lies in CEL's comparison-and-logic subset runs on the Event's
 flat fields (``policy.subset``); the others, and any value the subset hands back,
-run on CEL with a context holding only the fields the plan's rules read.
+run on CEL with a context holding only the fields the plan's rules read. Rules that
+cannot match Events of a given shape or whose guard is false are not evaluated at all
+(``policy.index``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import cel
 from atlasgate.event import Event
 from atlasgate.policy.constraints import combine
 from atlasgate.policy.decision import Action, Decision
+from atlasgate.policy.index import Layout
 from atlasgate.policy.rules import Rule
 from atlasgate.policy.subset import ABSENT, Fallback, names_read, shadowed
 
@@ -29,11 +32,21 @@ class _Plan:
 
     rules: tuple[Rule, ...]
     paths: tuple[tuple[str, ...], ...]
+    layouts: dict[tuple[str, ...], Layout] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, rules: tuple[Rule, ...]) -> _Plan:
         paths = dict.fromkeys(tuple(chain.split(".")) for rule in rules for chain in rule.chains)
         return cls(rules, tuple(paths))
+
+    def layout(self, flat: dict[str, Any]) -> Layout | None:
+        """The index for Events with these field names; None once 256 shapes are kept
+        (a route gives its Events one shape, so more means churn: evaluate every rule)."""
+        key = tuple(flat)
+        layout = self.layouts.get(key)
+        if layout is None and len(self.layouts) < 256:
+            layout = self.layouts[key] = Layout.of(self.rules, flat)
+        return layout
 
     def context(self, nested: dict[str, Any]) -> tuple[cel.Context, frozenset[str]]:
         """A CEL context with only the values the plan's rules read, and its variables.
@@ -61,6 +74,7 @@ class _Plan:
 class PolicySet:
     rules: tuple[Rule, ...]
     revision: str
+    indexed: bool = field(default=True, compare=False)  # False: evaluate every rule (reference)
     redacts_responses: bool = field(init=False, default=False)  # streams are then redacted
 
     def __post_init__(self) -> None:
@@ -91,8 +105,10 @@ class PolicySet:
         matched: list[Rule] = []
         flat = event.flat()
         cel_context: tuple[cel.Context, frozenset[str]] | None = None
-        shadows: frozenset[str] | None = None
-        for rule in plan.rules:
+        layout = plan.layout(flat) if self.indexed else None
+        rules = plan.rules if layout is None else layout.candidates(flat)
+        shadows = None if layout is None else layout.shadows
+        for rule in rules:
             if rule.direct is not None:
                 try:
                     result = rule.direct(flat)

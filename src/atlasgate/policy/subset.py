@@ -76,6 +76,7 @@ def compile_subset(condition: str) -> Evaluator | None:
         return None
     evaluate = _boolean(node)
     evaluate.names = frozenset(parser.names)  # type: ignore[attr-defined]
+    evaluate.guard = _guard(node)  # type: ignore[attr-defined]
     return evaluate
 
 
@@ -108,6 +109,37 @@ def shadowed(flat: Flat) -> frozenset[str]:
         if len(_SHADOWS) < 1024:
             _SHADOWS[key] = found
     return found
+
+
+Guard = tuple[str, str, int | float]
+
+
+def guard_of(evaluator: Evaluator) -> Guard | None:
+    """A ``field op number`` the whole condition is ``&&``-joined to, as (field, op, number).
+
+    When that comparison is false the condition is false, whatever the other sides
+    hold: the engine's index (``policy.index``) uses it to skip the rule. ``op`` is
+    one of ``<``, ``<=``, ``>``, ``>=`` with the field on the left, and the number
+    compares with any int or double within 2**53 exactly as CEL does.
+    """
+    return evaluator.guard  # type: ignore[attr-defined,no-any-return]
+
+
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def _guard(node: Evaluator) -> Guard | None:
+    """The first top-level conjunct that is a guard, preferring a lower bound (``> n``):
+    clean traffic sits below the thresholds rules watch, so those guards are false."""
+    guards = [g for g in (getattr(c, "guard", None) for c in _conjuncts(node)) if g is not None]
+    lower = [g for g in guards if g[1] in (">", ">=")]
+    return (lower or guards or [None])[0]
+
+
+def _conjuncts(node: Evaluator) -> list[Evaluator]:
+    """The sides of a top-level ``&&`` chain, parenthesised chains included."""
+    inner = getattr(node, "conjuncts", None)
+    return [node] if inner is None else [c for side in inner for c in _conjuncts(side)]
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -266,6 +298,7 @@ def _field(parts: tuple[str, ...]) -> Evaluator:
             raise Fallback
         return value
 
+    evaluate.field = name  # type: ignore[attr-defined]
     return evaluate
 
 
@@ -338,6 +371,7 @@ def _relation(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
                 return a
             raise Fallback
 
+        against_number.guard = _guard_of_relation(left, op, constant)  # type: ignore[attr-defined]
         return against_number
     ordering = op in ("<", "<=", ">", ">=")
 
@@ -356,7 +390,21 @@ def _relation(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
                 raise Fallback
         return compare(a, b)
 
+    if ordering:  # ``0.9 <= field``: the same guard as ``field >= 0.9``
+        relate.guard = _guard_of_relation(  # type: ignore[attr-defined]
+            right, _FLIPPED[op], getattr(left, "constant", _NO_CONSTANT))
     return relate
+
+
+def _guard_of_relation(side: Evaluator, op: str, constant: Any) -> Guard | None:
+    """(field, op, constant) when ``side`` reads a field and the constant is a number
+    that CEL and Python compare alike with every int and double within 2**53."""
+    name = getattr(side, "field", None)
+    if name is None or _kind(constant) != "number" or constant != constant:
+        return None
+    if isinstance(constant, int) and not -_FLOAT_EXACT <= constant <= _FLOAT_EXACT:
+        return None
+    return name, op, constant
 
 
 def _contains(value: Any, items: Any) -> bool:
@@ -401,6 +449,8 @@ def _deciding(operands: tuple[Evaluator, ...], decisive: bool) -> Evaluator:
                 result = ABSENT
         return result
 
+    if not decisive:
+        evaluate.conjuncts = operands  # type: ignore[attr-defined]
     return evaluate
 
 

@@ -1,0 +1,124 @@
+"""Which rules can match Events of one shape, settled before any rule runs.
+
+On clean traffic almost every rule is false for one of two reasons that need no
+evaluation:
+
+* it reads only fields the Event does not have (no ``detection.*`` fields when
+  content inspection is off). Its outcome is then the same for every Event with
+  those field names, so it is found once per set of names;
+* its condition is ``field > n && …`` and the field is at most ``n``. In CEL
+  ``false && x`` is false whatever ``x`` is, even an error, so the rule is false.
+  Rules guarded by the same field and operator are kept sorted by ``n``: one read of
+  the field and a bisect settle all of them.
+
+Both give exactly what evaluating the rule gives, on the direct evaluator or on CEL
+where it hands over: the guard is only trusted when its field holds a plain int or
+double that both compare alike (not a bool, not NaN, within 2**53) and no other
+field shares its place in the nested Event CEL reads. Anything else is evaluated as
+before. The rules left are evaluated in rule order, so the matches, the reasons and
+the tie-break between equal actions do not change.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from atlasgate.policy.rules import Rule
+from atlasgate.policy.subset import Fallback, Flat, guard_of, names_read, shadowed
+
+_EXACT = 2**53
+
+# op -> (the bisect that counts thresholds below the value, whether the guard holds above
+# the cut): ``field > n`` holds for the n < value, the first bisect_left(ns, value).
+_CUTS: dict[str, tuple[Callable[[Sequence[Any], Any], int], bool]] = {
+    ">": (bisect_left, False), ">=": (bisect_right, False),
+    "<": (bisect_right, True), "<=": (bisect_left, True)}
+
+Group = tuple[str, Callable[[Sequence[Any], Any], int], bool, tuple[Any, ...], tuple[int, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """A plan's rules as they meet Events with one set of field names."""
+
+    rules: tuple[Rule, ...]  # the plan's rules
+    always: tuple[int, ...]  # positions evaluated for every such Event
+    always_rules: tuple[Rule, ...]
+    groups: tuple[Group, ...]  # (field, bisect, above, sorted thresholds, positions)
+    shadows: frozenset[str]  # names CEL finds that are not fields (``subset.shadowed``)
+
+    @classmethod
+    def of(cls, rules: tuple[Rule, ...], flat: Flat) -> Layout:
+        places = _Places(flat)
+        always: list[int] = []
+        grouped: dict[tuple[str, str], list[tuple[Any, int]]] = defaultdict(list)
+        for position, rule in enumerate(rules):
+            direct = rule.direct
+            if direct is not None:
+                if not any(places.touched(n) for n in names_read(direct)) and _never(direct):
+                    continue
+                guard = guard_of(direct)
+                if guard is not None and places.sole(guard[0]):
+                    grouped[guard[0], guard[1]].append((guard[2], position))
+                    continue
+            always.append(position)
+        groups: list[Group] = []
+        for (name, op), members in grouped.items():
+            members.sort(key=lambda member: member[0])
+            groups.append((name, *_CUTS[op], tuple(m[0] for m in members),
+                           tuple(m[1] for m in members)))
+        return cls(rules, tuple(always), tuple(rules[i] for i in always), tuple(groups),
+                   shadowed(flat))
+
+    def candidates(self, flat: Flat) -> Sequence[Rule]:
+        """The rules that may match ``flat`` (an Event with this layout's field names)."""
+        chosen: list[int] = []
+        for name, cut, above, thresholds, positions in self.groups:
+            value = flat[name]
+            kind = type(value)
+            if (kind is float and value == value) or (kind is int and -_EXACT <= value <= _EXACT):
+                at = cut(thresholds, value)
+                chosen += positions[at:] if above else positions[:at]
+            else:
+                chosen += positions  # a value only evaluation decides exactly
+        if chosen:
+            chosen += self.always
+            return [self.rules[i] for i in sorted(chosen)]
+        return self.always_rules
+
+
+def _never(direct: Any) -> bool:
+    """Whether a condition none of whose fields exist is false or does not apply."""
+    try:
+        return direct({}) is not True
+    except Fallback:
+        return False
+
+
+class _Places:
+    """Where an Event's fields sit in the nested form CEL reads (``@t`` sits at ``t``)."""
+
+    def __init__(self, flat: Flat) -> None:
+        self.flat = flat
+        self.paths = Counter(name.lstrip("@") for name in flat)
+        self.inner = {path.rsplit(".", i)[0] for path in self.paths
+                      for i in range(1, path.count(".") + 1)}
+
+    def _above(self, name: str) -> bool:
+        """Whether a field sits at a proper prefix of ``name`` (``y`` for ``y.z``)."""
+        parts = name.split(".")
+        return any(".".join(parts[:i]) in self.paths for i in range(1, len(parts)))
+
+    def touched(self, name: str) -> bool:
+        """Whether any field sits at, above or below ``name``."""
+        return name in self.paths or name in self.inner or self._above(name)
+
+    def sole(self, name: str) -> bool:
+        """Whether the field ``name`` is the only one at, above or below its place."""
+        return (name in self.flat and self.paths[name] == 1 and name not in self.inner
+                and not self._above(name))
+
