@@ -104,6 +104,19 @@ def test_event_fields_are_flat_and_complete(inspector: ContentInspector) -> None
     assert clean["detection.injection.score"] == 0.0
 
 
+def test_quiet_fields_are_fresh_for_every_event(inspector: ContentInspector) -> None:
+    first = inspector.event_fields([])
+    first["detection.pii.types"].append("email")
+    first["detection.secrets.techniques"].append("AML.T0055")
+    second = inspector.event_fields([])
+    assert second["detection.pii.types"] == []
+    assert second["detection.secrets.techniques"] == []
+    lists = [v for v in second.values() if isinstance(v, list)]
+    assert len(lists) == 2 * len(inspector.enabled)
+    assert len({id(v) for v in lists}) == len(lists)
+    assert list(second) == list(inspector.event_fields([]))  # same keys, same order
+
+
 def test_disabled_detector_adds_no_fields_and_no_findings() -> None:
     quiet = ContentInspector({"pii": {"enabled": False}})
     findings = quiet.inspect_text("mail bob@example.org")

@@ -117,6 +117,8 @@ class ContentInspector:
         if not isinstance(entries, int) or isinstance(entries, bool) or entries < 1:
             raise ConfigError("detectors.scan_cache.entries: expected a positive integer")
         self.scan_cache = ScanCache(entries) if cache.get("enabled", True) else None
+        self._quiet = _quiet_template(self._enabled_order)
+        self._quiet_lists = tuple(k for k, v in self._quiet.items() if isinstance(v, list))
 
     # ------------------------------------------------------------------ text
     def inspect_text(self, text: str, location: str = "", *, indirect: bool = False,
@@ -178,19 +180,13 @@ class ContentInspector:
         return fields
 
     def _quiet_fields(self) -> dict[str, Any]:
-        """The fields of a text with no findings (fresh lists: Events own their values)."""
-        fields: dict[str, Any] = {}
-        for name in self._enabled_order:
-            prefix = f"detection.{name}."
-            fields[prefix + "score"] = 0.0
-            fields[prefix + "count"] = 0
-            fields[prefix + "types"] = []
-            fields[prefix + "techniques"] = []
-        if "injection" in self.enabled:
-            fields["detection.injection.indirect"] = False
-            fields["detection.injection.in_tool_calls"] = False
-        if "obfuscation" in self.enabled:
-            fields["detection.obfuscation.attack_score"] = 0.0
+        """The fields of a text with no findings (fresh lists: Events own their values).
+
+        Every request asks for them, so the constant template is built once and copied.
+        """
+        fields = self._quiet.copy()
+        for key in self._quiet_lists:
+            fields[key] = []
         return fields
 
     # -------------------------------------------------------------- redaction
@@ -212,6 +208,23 @@ class ContentInspector:
             for technique in DETECTORS[name].techniques:
                 seen[technique] = None
         return tuple(seen)
+
+
+def _quiet_template(enabled: tuple[str, ...]) -> dict[str, Any]:
+    """``detection.*`` fields of the enabled detectors when nothing was found."""
+    fields: dict[str, Any] = {}
+    for name in enabled:
+        prefix = f"detection.{name}."
+        fields[prefix + "score"] = 0.0
+        fields[prefix + "count"] = 0
+        fields[prefix + "types"] = []
+        fields[prefix + "techniques"] = []
+    if "injection" in enabled:
+        fields["detection.injection.indirect"] = False
+        fields["detection.injection.in_tool_calls"] = False
+    if "obfuscation" in enabled:
+        fields["detection.obfuscation.attack_score"] = 0.0
+    return fields
 
 
 def _content(content: Any, where: str, indirect: bool) -> Strings:
