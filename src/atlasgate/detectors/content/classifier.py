@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from atlasgate.detectors.content.patterns import compile_re
+from atlasgate.detectors.content.patterns import PatternGroup, compile_re
 from atlasgate.errors import ConfigError
 
 # A single character class repeated: no alternation, no nesting, so Python's
@@ -45,6 +45,7 @@ _IMPERATIVE = compile_re(
     r"(?:^|[.!?\n]\s*)(ignore|disregard|forget|print|say|write|reply|respond|output|translate"
     r"|summari[sz]e|stop|instead|send|include|repeat|do not|don't|never|always|now)\b",
     ignore_case=True)
+_LAYOUT = PatternGroup(_ROLE_LINE, _PLACEHOLDER, _IMPERATIVE)
 _OPENING = 120  # characters: a role line or imperative after this point sits inside content
 
 MODEL_FILE = "prompt_classifier.json.gz"
@@ -55,6 +56,8 @@ FAMILIES = ("unigram", "bigram", "layout")
 def layout_marks(text: str) -> set[str]:
     """Where role lines, placeholders and imperatives sit: the structure an injection forges."""
     marks: set[str] = set()
+    if not _LAYOUT.may_match(text):
+        return marks
     roles = [(m.start(), m.group(1).lower()) for m in _ROLE_LINE.finditer(text)]
     if roles:
         after_prose = roles[0][0] > _OPENING

@@ -14,12 +14,13 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
-from atlasgate.detectors.content.patterns import compile_re
+from atlasgate.detectors.content.patterns import PatternGroup, compile_re
 
 _BASE64 = compile_re(r"[A-Za-z0-9+/_\-]{16,}={0,2}")
 _HEX = compile_re(r"\b(?:[0-9A-Fa-f]{2}[ :]?){12,}")
 _ESCAPED_HEX = compile_re(r"(?:\\x[0-9A-Fa-f]{2}){6,}")
 _URL = compile_re(r"[A-Za-z0-9._~+!*'(),;:@&=$\-]*(?:%[0-9A-Fa-f]{2}[A-Za-z0-9._~+!*'(),;:@&=$\-]*){4,}")
+_ENCODED = PatternGroup(_BASE64, _HEX, _ESCAPED_HEX, _URL)
 _ROT13_WORDS = frozenset({"gur", "naq", "lbh", "vf", "bs", "gb", "vtaber", "nyy", "cerivbhf",
                           "vafgehpgvbaf", "lbhe", "guvf", "jvgu", "sbe", "ner", "abj", "cebzcg"})
 _PLAIN_WORDS = frozenset({"the", "and", "you", "is", "of", "to", "ignore", "all", "previous",
@@ -91,6 +92,15 @@ def _rot13_candidate(text: str) -> bool:
 
 def find_payloads(text: str) -> list[Payload]:
     """Encoded segments of ``text`` that decode to readable text, longest first."""
+    found = _encoded(text) if _ENCODED.may_match(text) else []
+    if _rot13_candidate(text):
+        found.append(Payload("rot13", (0, len(text)), codecs.decode(text, "rot13")))
+    found.sort(key=lambda p: p.span[0] - p.span[1])
+    return found[:MAX_PAYLOADS]
+
+
+def _encoded(text: str) -> list[Payload]:
+    """Base64, hex and URL-encoded segments that decode to readable text (kind by kind)."""
     found: list[Payload] = []
     for match in _BASE64.finditer(text):
         token = match.group()
@@ -109,7 +119,4 @@ def find_payloads(text: str) -> list[Payload]:
             decoded = unquote_plus(match.group())
             if readable(decoded):
                 found.append(Payload("url_encoding", match.span(), decoded))
-    if _rot13_candidate(text):
-        found.append(Payload("rot13", (0, len(text)), codecs.decode(text, "rot13")))
-    found.sort(key=lambda p: p.span[0] - p.span[1])
-    return found[:MAX_PAYLOADS]
+    return found

@@ -17,7 +17,7 @@ import bisect
 import unicodedata
 from dataclasses import dataclass, field
 
-from atlasgate.detectors.content.patterns import compile_re
+from atlasgate.detectors.content.patterns import PatternGroup, compile_re
 
 # Zero-width and other invisible formatting characters.
 _INVISIBLE = frozenset([
@@ -47,6 +47,7 @@ _SPACED = compile_re(r"\b(?:[A-Za-z][ ._*|~\-]{1,3}){5,}[A-Za-z]\b")
 _LEET_TOKEN = compile_re(
     r"[A-Za-z0-9@$!|+]*(?:[A-Za-z][0-9@$!|+]|[0-9@$!|+][A-Za-z])[A-Za-z0-9@$!|+]*"
 )
+_FOLDABLE = PatternGroup(_SPACED, _LEET_TOKEN)
 _UNIT = compile_re(r"^(?:\d+[a-z]{1,3}|[a-z]{1,4}\d{1,3})$", prefilter=False)  # per token
 
 
@@ -263,6 +264,8 @@ def _leet_weight(token: str) -> int:
 def _folded_view(base: View, signals: list[Signal]) -> View | None:
     """Join spaced-out letters and undo leetspeak, as one extra view (or None)."""
     text = base.text
+    if not _FOLDABLE.may_match(text):
+        return None
     pieces: list[tuple[int, int, str]] = []
     spaced_letters = 0
     spaced_span: list[int] = []

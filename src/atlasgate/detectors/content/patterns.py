@@ -8,9 +8,11 @@ Most texts match almost none of the detectors' patterns, and each RE2 call from
 Python costs a microsecond or two before it looks at the text. So every pattern is
 also added to one ``RE2::Set``: one pass over a short text says which patterns
 match anywhere in it, and a call of a pattern that does not returns at once
-without running it. Long texts skip the set and run every pattern: there the
-regexes' own work dominates, and a set's DFA could exhaust its memory budget
-(RE2 then reports "no match", which must never hide a finding).
+without running it. A detector that runs several patterns on one text asks once
+for the whole ``PatternGroup`` and skips them all together. Long texts skip the set
+and run every pattern: there the regexes' own work dominates, and a set's DFA could
+exhaust its memory budget (RE2 then reports "no match", which must never hide a
+finding).
 """
 
 from __future__ import annotations
@@ -33,31 +35,37 @@ def _options(ignore_case: bool = False) -> Any:
 
 
 class _Prefilter:
-    """Which registered patterns match a text, from one RE2::Set pass (the last text is kept).
+    """Which registered patterns match a text, from one RE2::Set pass.
 
-    Patterns register when their modules are imported; compiling one later resets the
-    set, so detectors compile their patterns at import time, never per request.
+    The answers for the last two texts are kept: a scan alternates between a view's
+    text and its lower-cased copy, and each should cost one pass. Texts are compared
+    by value (the answer depends on nothing else), so an all-lower-case text and its
+    copy share an answer. Patterns register when their modules are imported; compiling
+    one later resets the set, so detectors compile their patterns at import time,
+    never per request.
     """
 
     def __init__(self) -> None:
         self.patterns: list[str] = []
         self.members: list[Pattern] = []
         self._set: Any = None
-        self._last: tuple[str | None, frozenset[int]] = (None, frozenset())
+        self._last: tuple[tuple[str | None, frozenset[int]], ...] = ((None, frozenset()),) * 2
 
     def add(self, member: Pattern, ignore_case: bool) -> int:
         self.patterns.append(f"(?i:{member.pattern})" if ignore_case else member.pattern)
         self.members.append(member)
         self._set = None
+        self._last = ((None, frozenset()),) * 2
         return len(self.patterns) - 1
 
     def matching(self, text: str) -> frozenset[int] | None:
         """Indices of the patterns that match somewhere in ``text``; None: not known."""
         if len(text) > SET_MAX_CHARS:
             return None
-        last_text, found = self._last
-        if last_text is text:
-            return found
+        last = self._last
+        for seen, found in last:
+            if seen == text:
+                return found
         program = self._set
         if program is None:
             program = re2.Set.SearchSet(_options())
@@ -66,7 +74,7 @@ class _Prefilter:
             program.Compile()
             self._set = program
         found = frozenset(program.Match(text) or ())
-        self._last = (text, found)
+        self._last = ((text, found), last[0])
         return found
 
 
@@ -109,6 +117,25 @@ class Pattern:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.regex, name)
+
+
+class PatternGroup:
+    """Patterns one detector runs over the same text, asked about together.
+
+    Most texts match none of a detector's patterns; one look-up in the set's answer
+    then lets the detector skip them all, instead of a Python call per pattern that
+    each returns at once. Only whole-text calls may be skipped this way.
+    """
+
+    __slots__ = ("_indices",)
+
+    def __init__(self, *patterns: Pattern) -> None:
+        self._indices = frozenset(pattern._index for pattern in patterns)
+
+    def may_match(self, text: str) -> bool:
+        """False only when the set says no pattern of the group matches anywhere in ``text``."""
+        found = PREFILTER.matching(text)
+        return found is None or not self._indices.isdisjoint(found)
 
 
 def compile_re(pattern: str, ignore_case: bool = False, *, prefilter: bool = True) -> Any:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from atlasgate.detectors.content.decoders import decode_base64, readable
-from atlasgate.detectors.content.patterns import compile_re
+from atlasgate.detectors.content.patterns import PatternGroup, compile_re
 
 TECHNIQUES = ("AML.T0055", "AML.T0057")
 
@@ -76,6 +76,7 @@ _CASELESS = {kind: compile_re(pattern) for kind, (pattern, _) in _RULES.items()
              if pattern.startswith("(?i)")}
 _SECRET_GROUP = {kind: compile_re(pattern) for kind, (pattern, _) in _RULES.items()}
 _GENERIC = compile_re(r"(?:^|[\s\"'=:(,])(?P<s>[A-Za-z0-9+/_\-]{32,128}={0,2})(?:$|[\s\"',;)])")
+_ANY = PatternGroup(_COMBINED, *_CASELESS.values(), _GENERIC)
 _PLACEHOLDER_WORDS = ("example", "xxxx", "your", "placeholder", "redacted", "dummy", "sample")
 
 
@@ -123,6 +124,8 @@ def _secret_span(kind: str, text: str, start: int, end: int) -> tuple[int, int] 
 
 def find(text: str, generic: bool = True) -> Iterator[tuple[str, tuple[int, int], float]]:
     """(kind, span of the secret, score) for each credential in ``text``."""
+    if not _ANY.may_match(text):
+        return
     taken: list[tuple[int, int]] = []
     for match in _COMBINED.finditer(text):
         kind = next(k for k, v in match.groupdict().items() if v is not None)
