@@ -125,9 +125,11 @@ class Event:
 
     def summary(self, include_content: bool = False) -> dict[str, Any]:
         """The fields that go to the decision log and exporters."""
-        if include_content:
-            return dict(self._fields)
-        return {k: v for k, v in self._fields.items() if k not in CONTENT_FIELDS}
+        summary = dict(self._fields)
+        if not include_content:
+            for name in CONTENT_FIELDS:
+                summary.pop(name, None)
+        return summary
 
     def nested(self) -> dict[str, Any]:
         """``{"api": {"method": ...}}``: the shape CEL expressions address."""
