@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from atlasgate.audit import AuditSettings, DecisionLog, open_reader, verify_log
+from atlasgate.audit import AuditSettings, DecisionLog, open_reader, sqlite_store, verify_log
 from atlasgate.audit.checkpoint import load_public_key, open_checkpoint
 from atlasgate.audit.errors import AuditError, EncodingError, LogClosedError
 from atlasgate.audit.merkle import leaf_hash, root_of
@@ -150,6 +150,79 @@ async def test_reopening_rebuilds_the_tree_when_the_saved_state_is_missing(tmp_p
     async with DecisionLog(settings) as log:
         assert log.size == 45
         await log.append(record(45))
+    assert check_log(settings).ok
+
+
+def saved_state(path: str) -> tuple[int, bytes] | None:
+    with sqlite3.connect(path) as db:
+        row = db.execute("SELECT size, last_leaf FROM tree_state").fetchone()
+    return None if row is None else (int(row[0]), bytes(row[1]))
+
+
+async def test_the_saved_state_is_rewritten_every_state_every_entries_and_on_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "STATE_EVERY", 10)
+    settings = make_settings(tmp_path)
+    async with DecisionLog(settings) as log:
+        for i in range(9):
+            await log.append(record(i))
+        assert saved_state(settings.path) is None
+        await log.append(record(9))
+        assert saved_state(settings.path) == (10, rows(settings.path)[9][2])
+        for i in range(10, 14):
+            await log.append(record(i))
+        assert saved_state(settings.path) == (10, rows(settings.path)[9][2])
+    assert saved_state(settings.path) == (14, rows(settings.path)[13][2])
+
+
+async def test_reopening_extends_a_saved_state_that_ends_before_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As after a crash: the state row was last written some entries before the end."""
+    monkeypatch.setattr(sqlite_store, "STATE_EVERY", 8)
+    settings = make_settings(tmp_path)
+    log = await DecisionLog.open(settings)
+    for i in range(21):
+        await log.append(record(i))
+    store = log._store
+    assert isinstance(store, sqlite_store.SQLiteLogStore)
+    store._unsaved = None  # no state written on close, as if the process had been killed
+    await log.close()
+    assert saved_state(settings.path) == (16, rows(settings.path)[15][2])
+    reads: list[tuple[int, int]] = []
+    real = sqlite_store.SQLiteLogStore.leaf_hashes
+
+    def counted(self: sqlite_store.SQLiteLogStore, start: int, end: int) -> list[bytes]:
+        reads.append((start, end))
+        return real(self, start, end)
+
+    monkeypatch.setattr(sqlite_store.SQLiteLogStore, "leaf_hashes", counted)
+    async with DecisionLog(settings) as log:
+        assert log.size == 21
+        assert (0, 21) not in reads
+        assert (16, 21) in reads
+        receipt = await log.append(record(21))
+        assert receipt.seq == 21
+        checkpoint = await log.checkpoint()
+    stored = rows(settings.path)
+    assert checkpoint.root == root_of([leaf_hash(data) for *_, data in stored])
+    assert orjson.loads(stored[21][3])["prev"] == stored[20][2].hex()
+    assert check_log(settings).ok
+
+
+async def test_a_saved_state_that_disagrees_with_the_entries_is_not_used(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    async with DecisionLog(settings) as log:
+        await asyncio.gather(*(log.append(record(i)) for i in range(30)))
+    with sqlite3.connect(settings.path) as db:
+        db.execute("UPDATE tree_state SET size = 20, last_leaf = ?, nodes = ?",
+                   (bytes(32), bytes(32) * (20).bit_count()))
+    async with DecisionLog(settings) as log:
+        assert log.size == 30
+        await log.append(record(30))
+        checkpoint = await log.checkpoint()
+    assert checkpoint.root == root_of([leaf_hash(data) for *_, data in rows(settings.path)])
     assert check_log(settings).ok
 
 

@@ -93,19 +93,20 @@ def assemble_entry(seq: int, prev: str, logged_at: str, record_bytes: bytes) -> 
     Byte-for-byte equal to ``canonical(entry.as_dict())``; it exists so a record is
     encoded once, when it is appended, and not again inside the writer.
     """
-    return b"".join(
-        (
-            b'{"logged_at":',
-            canonical(logged_at),
-            b',"prev":"',
-            prev.encode("ascii"),
-            b'","record":',
-            record_bytes,
-            b',"seq":',
-            str(seq).encode("ascii"),
-            b"}",
-        )
-    )
+    return join_entry(entry_head(logged_at), prev.encode("ascii"), record_bytes, seq)
+
+
+def entry_head(logged_at: str) -> bytes:
+    """The bytes every entry of one batch starts with, up to its ``prev`` digits.
+
+    A batch shares one ``logged_at``, so the writer encodes it once per batch.
+    """
+    return b'{"logged_at":' + canonical(logged_at) + b',"prev":"'
+
+
+def join_entry(head: bytes, prev_hex: bytes, record_bytes: bytes, seq: int) -> bytes:
+    """``assemble_entry`` from an ``entry_head`` and the previous leaf as ASCII hex bytes."""
+    return b"".join((head, prev_hex, b'","record":', record_bytes, b',"seq":%d}' % seq))
 
 
 def decode_entry(data: bytes) -> LogEntry:

@@ -14,6 +14,12 @@ WAL into the database file with its fsyncs, is taken out of the commit
 (``wal_autocheckpoint = 0``) and run by ``checkpoint_wal()`` on a connection of its own,
 from the log's background thread.
 
+The ``tree_state`` row is a cache that spares a restart from rehashing the whole log,
+not part of the log: entries are the record, and the writer extends a stale state
+from the stored leaf hashes (see ``TreeWriter``). So it is rewritten only every
+``STATE_EVERY`` entries and on close, not with every batch, where it cost a statement
+and a WAL page per commit.
+
 Entries are append-only by trigger, a guard against mistakes rather than against
 someone with write access to the file; that is what verification is for.
 """
@@ -31,6 +37,14 @@ from atlasgate.audit.merkle import HASH_SIZE
 from atlasgate.audit.store import EntryRow, StoredCheckpoint, StoredEntry, TreeState
 
 SCHEMA_VERSION = 1
+STATE_EVERY = 1024
+"""Entries between rewrites of the saved tree state: at most this many leaf hashes to
+read back when the log is reopened after a crash."""
+CACHE_KIB = 16384
+"""Page cache of the writing connection. Every entry lands on a random leaf of the
+decision_id index; a cache that holds the index's interior pages and recent leaves
+saves a read of the file for most of them once the log outgrows SQLite's 2 MiB
+default."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -62,6 +76,7 @@ BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
 """
 
 _ENTRY_COLUMNS = "seq, decision_id, leaf_hash, entry"
+_INSERT_ENTRY = f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?)"
 
 
 def _describe(exc: sqlite3.Error) -> str:
@@ -85,6 +100,8 @@ class SQLiteLogStore:
         self.readonly = readonly
         self.inline_commits = sync == "normal" and not readonly
         self._wal_db: sqlite3.Connection | None = None
+        self._saved_size = 0  # tree size of the state row as last written by this store
+        self._unsaved: TreeState | None = None  # newer state, written on close
         try:
             if readonly:
                 if not self.path.is_file():
@@ -112,6 +129,7 @@ class SQLiteLogStore:
                 if mode.lower() != "wal":
                     raise AuditError(f"{self.path}: cannot switch the log to WAL mode ({mode})")
                 self._db.execute(f"PRAGMA synchronous = {sync.upper()}")
+                self._db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
                 if self.inline_commits:
                     self._db.execute("PRAGMA wal_autocheckpoint = 0")
                 self._create_schema()
@@ -151,15 +169,15 @@ class SQLiteLogStore:
             raise AuditError(f"{self.path}: cannot read decision log: {_describe(exc)}") from None
 
     def append_batch(self, entries: Sequence[EntryRow], state: TreeState) -> None:
+        """Insert ``entries`` in one transaction; the state row only every STATE_EVERY."""
         db = self._db
+        save = state.size - self._saved_size >= STATE_EVERY
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.executemany(f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?)", entries)
-                db.execute(
-                    "INSERT OR REPLACE INTO tree_state (id, size, last_leaf, nodes) VALUES (1, ?, ?, ?)",
-                    (state.size, state.last_leaf, b"".join(state.nodes)),
-                )
+                db.executemany(_INSERT_ENTRY, entries)
+                if save:
+                    _save_state(db, state)
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -167,6 +185,10 @@ class SQLiteLogStore:
                 raise
         except sqlite3.Error as exc:
             raise AuditError(f"{self.path}: cannot write decision log: {_describe(exc)}") from None
+        if save:
+            self._saved_size, self._unsaved = state.size, None
+        else:
+            self._unsaved = state
 
     def size(self) -> int:
         row = self._query("SELECT MAX(seq) FROM entries")[0]
@@ -245,6 +267,11 @@ class SQLiteLogStore:
             raise AuditError(f"{self.path}: cannot checkpoint the WAL: {_describe(exc)}") from None
 
     def close(self) -> None:
+        if self._unsaved is not None:
+            # Best effort: a stale state only makes the next open read more leaf hashes.
+            with contextlib.suppress(sqlite3.Error):
+                _save_state(self._db, self._unsaved)
+            self._unsaved = None
         for db in (self._wal_db, self._db):
             if db is not None:
                 with contextlib.suppress(sqlite3.Error):
@@ -278,6 +305,13 @@ def _lock_for_writing(path: Path) -> IO[bytes] | None:
             "(a log has exactly one writer; give each gateway process its own audit.path)"
         ) from None
     return handle
+
+
+def _save_state(db: sqlite3.Connection, state: TreeState) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO tree_state (id, size, last_leaf, nodes) VALUES (1, ?, ?, ?)",
+        (state.size, state.last_leaf, b"".join(state.nodes)),
+    )
 
 
 def _blob(value: object) -> bytes:

@@ -12,6 +12,7 @@ its own tree with them and continues from there.
 
 from __future__ import annotations
 
+import binascii
 import logging
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from atlasgate.audit.checkpoint import Checkpoint, parse_note, sign_checkpoint
-from atlasgate.audit.encoding import assemble_entry, format_timestamp
+from atlasgate.audit.encoding import entry_head, format_timestamp, join_entry
 from atlasgate.audit.errors import AuditError
 from atlasgate.audit.merkle import HASH_SIZE, CompactRange, leaf_hash
 from atlasgate.audit.store import EntryRow, LogStore, SharedLogStore, TreeState
@@ -71,15 +72,27 @@ class TreeWriter:
         return None if self.last_checkpoint is None else self.last_checkpoint.tree_size
 
     def _resume(self) -> None:
+        """Rebuild the tree from the saved state, extended by the entries stored after it.
+
+        A store may save its state less often than it commits (SQLite does), so the state
+        may end before the log does. It is used only where the stored leaf at its end is
+        its ``last_leaf``; otherwise the tree is rebuilt from every stored leaf hash.
+        """
         state = self.store.load_state()
         # Other replicas may append meanwhile: the head is one consistent point to start from.
         size = state.size if self.shared and state is not None else self.store.size()
-        last = self.store.leaf_hashes(size - 1, size)[0] if size else GENESIS_LEAF
-        if state is not None and state.size == size and state.last_leaf == last:
-            self.tree = CompactRange(state.size, state.nodes)
-        else:
-            self.tree = CompactRange.from_leaves(self.store.leaf_hashes(0, size))
-        self.last_leaf = last
+        tree, last = CompactRange(), GENESIS_LEAF
+        if (
+            state is not None
+            and 0 < state.size <= size
+            and self.store.leaf_hashes(state.size - 1, state.size)[0] == state.last_leaf
+        ):
+            tree, last = CompactRange(state.size, state.nodes), state.last_leaf
+        leaves = self.store.leaf_hashes(tree.size, size) if tree.size < size else []
+        for leaf in leaves:
+            tree.append(leaf)
+        self.tree = tree
+        self.last_leaf = leaves[-1] if leaves else last
         stored = self.store.latest_checkpoint()
         if stored is not None:
             try:
@@ -160,16 +173,18 @@ def _assemble(
     tree: CompactRange, prev: bytes, batch: list[tuple[str, bytes]]
 ) -> tuple[list[EntryRow], list[AppendReceipt]]:
     """Chain and hash ``batch`` onto ``tree`` (which it advances) after leaf ``prev``."""
-    logged_at = format_timestamp(time.time_ns())
+    head = entry_head(format_timestamp(time.time_ns()))
+    hexlify, append = binascii.hexlify, tree.append
+    seq = tree.size
     rows: list[EntryRow] = []
     receipts = []
     for decision_id, record_bytes in batch:
-        seq = tree.size
-        data = assemble_entry(seq, prev.hex(), logged_at, record_bytes)
+        data = join_entry(head, hexlify(prev), record_bytes, seq)
         prev = leaf_hash(data)
-        tree.append(prev)
+        append(prev)
         rows.append((seq, decision_id, prev, data))
         receipts.append(AppendReceipt(seq, prev))
+        seq += 1
     return rows, receipts
 
 
