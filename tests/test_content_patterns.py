@@ -9,11 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atlasgate.detectors.content import (
-    ContentInspector,
-    patterns,
-    pipeline,  # noqa: F401 - registers every detector pattern
-)
+from atlasgate.detectors.content import ContentInspector, patterns, pipeline
 from atlasgate.detectors.content.patterns import PREFILTER, SET_MAX_CHARS, PatternGroup, compile_re
 from atlasgate.detectors.content.training import benign
 
@@ -81,7 +77,8 @@ def _groups() -> list[tuple[str, PatternGroup]]:
     from atlasgate.detectors.content import classifier, decoders, normalize, secrets
 
     return [("folding", normalize._FOLDABLE), ("encodings", decoders._ENCODED),
-            ("layout", classifier._LAYOUT), ("secrets", secrets._ANY)]
+            ("layout", classifier._LAYOUT), ("secrets", secrets._ANY),
+            ("phrase rules", pipeline._PHRASE_RULES)]
 
 
 @settings(max_examples=300, deadline=None)
@@ -91,8 +88,9 @@ def test_a_group_is_skipped_only_when_none_of_its_patterns_matches(text: str) ->
     for name, group in _groups():
         members = [PREFILTER.members[i] for i in group._indices]
         assert members, name
-        if not group.may_match(text):
-            assert all(member.regex.search(text) is None for member in members), name
+        for probe in (text, text.lower()):  # phrase rules read the lower-cased view
+            if not group.may_match(probe):
+                assert all(member.regex.search(probe) is None for member in members), name
 
 
 def test_the_last_two_texts_are_answered_from_memory(monkeypatch: pytest.MonkeyPatch) -> None:

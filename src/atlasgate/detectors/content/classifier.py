@@ -48,6 +48,10 @@ _IMPERATIVE = compile_re(
 _LAYOUT = PatternGroup(_ROLE_LINE, _PLACEHOLDER, _IMPERATIVE)
 _OPENING = 120  # characters: a role line or imperative after this point sits inside content
 
+# The ufunc itself: ndarray.sum goes through a Python wrapper that costs more than a
+# sum of a few rows.
+_add = np.add.reduce
+
 MODEL_FILE = "prompt_classifier.json.gz"
 CALIBRATED_THRESHOLD = 0.9
 FAMILIES = ("unigram", "bigram", "layout")
@@ -121,16 +125,17 @@ class PromptClassifier:
         lookup is plain Python: numpy's per-call overhead dwarfs three-element sums.
         """
         families = feature_families(text)
-        unigrams, bigrams, layout = (len(families[name]) for name in FAMILIES)
+        unigrams, bigrams, layout = map(len, families.values())  # in FAMILIES order
         counts = [unigrams * a + bigrams * b + layout * c for a, b, c in self._columns]
         if not any(counts):
             return dict.fromkeys(self.heads, 0.0)
-        vocab = self.vocab
-        index = [i for feats in families.values() for i in map(vocab.get, feats) if i is not None]
-        raw = self.weights.take(index, axis=0).sum(axis=0).tolist() if index else [0.0] * len(self.heads)
-        return {head: _sigmoid(value / math.sqrt(max(count, 1.0)) + offset)
-                for head, value, count, offset in zip(self.heads, raw, counts, self._offsets,
-                                                      strict=True)}
+        get = self.vocab.get
+        index = [i for feats in families.values() for i in map(get, feats) if i is not None]
+        raw = _add(self.weights.take(index, 0), 0).tolist() if index else [0.0] * len(self.heads)
+        scores = {}
+        for head, value, count, offset in zip(self.heads, raw, counts, self._offsets, strict=True):
+            scores[head] = _sigmoid(value / math.sqrt(max(count, 1.0)) + offset)
+        return scores
 
 
 def load(path: str | Path | None = None) -> PromptClassifier:

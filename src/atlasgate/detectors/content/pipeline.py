@@ -16,6 +16,7 @@ from atlasgate.detectors.content.decoders import find_payloads
 from atlasgate.detectors.content.leakage import TECHNIQUES as LEAK_TECHNIQUES
 from atlasgate.detectors.content.leakage import LeakageIndex
 from atlasgate.detectors.content.normalize import View, normalize
+from atlasgate.detectors.content.patterns import PatternGroup
 from atlasgate.detectors.content.phrases import (
     EXTRACTION,
     INJECTION,
@@ -35,6 +36,8 @@ EXTRACTION_TECHNIQUES = ("AML.T0056", "AML.T0069.002")
 _INJECTION = PhraseSet(INJECTION)
 _JAILBREAK = PhraseSet(JAILBREAK)
 _EXTRACTION = PhraseSet(EXTRACTION)
+_PHRASE_SETS = (("injection", _INJECTION), ("jailbreak", _JAILBREAK), ("extraction", _EXTRACTION))
+_PHRASE_RULES = PatternGroup(_INJECTION.program, _JAILBREAK.program, _EXTRACTION.program)
 
 # Classifier scores below this are not reported (they read as 0 in the Event).
 CLASSIFIER_FLOOR = 0.5
@@ -144,25 +147,16 @@ def scan(text: str, location: str, config: ScanConfig, indirect: bool = False,
 
 def _phrases(view: View, location: str, detectors: set[str],
              injection_techniques: tuple[str, ...]) -> list[Finding]:
+    """Phrase-rule findings of each prompt detector on one view, with their combination."""
     out: list[Finding] = []
     lowered = view.lowered
-    for detector, phrase_set in (("injection", _INJECTION), ("jailbreak", _JAILBREAK),
-                                 ("extraction", _EXTRACTION)):
+    # Most texts match no rule at all: one set look-up then skips the three programs.
+    ruled = _PHRASE_RULES.may_match(lowered)
+    for detector, phrase_set in _PHRASE_SETS:
         if detector not in detectors:
             continue
-        hits: list[Finding] = []
-        for rule, span in phrase_set.matches(lowered):
-            if detector == "injection":
-                techniques = injection_techniques
-            elif detector == "jailbreak":
-                techniques = JAILBREAK_TECHNIQUES
-            elif rule[3] == "AML.T0056":
-                techniques = EXTRACTION_TECHNIQUES
-            else:
-                techniques = ("AML.T0069", rule[3])
-            original = view.original_span(*span)
-            hits.append(Finding(detector, rule[0], rule[2], _with(techniques, view, original),
-                                location, original, _detail(view, "phrase rule", original)))
+        hits = (_rule_hits(view, location, detector, phrase_set, injection_techniques)
+                if ruled else [])
         if detector == "jailbreak":
             shots = many_shot(lowered)
             if shots is not None:
@@ -183,6 +177,25 @@ def _phrases(view: View, location: str, detectors: set[str],
                                 "several phrase rules: " + ", ".join(sorted(kinds))))
         out.extend(hits)
     return out
+
+
+def _rule_hits(view: View, location: str, detector: str, phrase_set: PhraseSet,
+               injection_techniques: tuple[str, ...]) -> list[Finding]:
+    """One finding per phrase rule hit of ``detector`` on the view's lower-cased text."""
+    hits: list[Finding] = []
+    for rule, span in phrase_set.matches(view.lowered):
+        if detector == "injection":
+            techniques = injection_techniques
+        elif detector == "jailbreak":
+            techniques = JAILBREAK_TECHNIQUES
+        elif rule[3] == "AML.T0056":
+            techniques = EXTRACTION_TECHNIQUES
+        else:
+            techniques = ("AML.T0069", rule[3])
+        original = view.original_span(*span)
+        hits.append(Finding(detector, rule[0], rule[2], _with(techniques, view, original),
+                            location, original, _detail(view, "phrase rule", original)))
+    return hits
 
 
 def dedupe(findings: Iterable[Finding]) -> list[Finding]:
