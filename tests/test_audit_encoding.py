@@ -139,3 +139,12 @@ def test_genesis_prev_and_timestamps_have_fixed_shapes() -> None:
     assert GENESIS_PREV == "0" * 64
     assert format_timestamp(1_700_000_000_123_456_789) == "2023-11-14T22:13:20.123456Z"
     assert format_timestamp(0) == "1970-01-01T00:00:00.000000Z"
+
+
+def test_timestamps_in_the_same_second_and_across_seconds_are_formatted_alike() -> None:
+    base = 1_700_000_000_000_000_000
+    for ns in (base + 999_999_999, base + 1_000_000_000, base + 5_000, base + 1_000_000_000 + 1):
+        seconds, rest = divmod(ns, 1_000_000_000)
+        moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+        moment = moment.replace(microsecond=rest // 1000)
+        assert format_timestamp(ns) == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -138,8 +138,19 @@ def decode_entry(data: bytes) -> LogEntry:
     return LogEntry(seq=seq, prev=prev, logged_at=logged_at, record=record)
 
 
+_last_second: tuple[int, str] = (-1, "")
+
+
 def format_timestamp(ns: int) -> str:
-    """RFC 3339 UTC with microseconds: sortable as text and exact to reproduce."""
+    """RFC 3339 UTC with microseconds: sortable as text and exact to reproduce.
+
+    Every batch is stamped, and building a datetime for it cost more than the rest of
+    a small batch's assembly, so the text up to the second is kept for the next call.
+    """
+    global _last_second
     seconds, rest = divmod(ns, 1_000_000_000)
-    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest // 1000)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    cached, prefix = _last_second
+    if seconds != cached:
+        prefix = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second = (seconds, prefix)
+    return f"{prefix}.{rest // 1000:06d}Z"
