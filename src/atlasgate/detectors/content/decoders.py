@@ -83,10 +83,10 @@ def _hex(token: str) -> str | None:
 
 def _rot13_candidate(text: str) -> bool:
     words = _WORD.findall(text.lower())
-    rot = sum(1 for word in words if word in _ROT13_WORDS)
+    rot = sum(map(_ROT13_WORDS.__contains__, words))
     if rot < 3:
         return False
-    plain = sum(1 for word in words if word in _PLAIN_WORDS)
+    plain = sum(map(_PLAIN_WORDS.__contains__, words))
     return rot > 2 * plain
 
 
