@@ -11,6 +11,13 @@ full ``verify_log`` and one inclusion proof over the largest log of each store.
     python bench/bench_audit.py --quick    # a few seconds
     python bench/bench_audit.py --dsn postgresql://127.0.0.1:5432/test   # the default
     python bench/bench_audit.py --no-postgres
+    python bench/bench_audit.py --record entry.json   # append this record (a gateway's)
+
+``cpu us`` is the process's CPU time per append, every thread included (the WAL copy
+runs on the log's writer thread). The default record is a small one with ordered ids;
+a gateway's records are about 3.6 kB with random ids, and cost more per append (each
+lands on a random page of the decision_id index): pass one with ``--record``, either
+a record or a stored entry (its ``record`` is used), to measure that.
 
 PostgreSQL rows are skipped, with a note, when the server is unreachable. The tables
 are created under a fresh prefix and dropped afterwards.
@@ -36,8 +43,12 @@ import orjson
 from atlasgate.audit import AuditSettings, DecisionLog, open_log_reader, open_reader, verify_log
 from atlasgate.audit.proof import build_inclusion_proof
 
+_TEMPLATE: dict[str, object] | None = None
+
 
 def sample_record(i: int) -> dict[str, object]:
+    if _TEMPLATE is not None:
+        return {**_TEMPLATE, "decision_id": uuid.uuid4().hex}  # random, as the gateway's
     return {
         "decision_id": f"01HX{i:020d}",
         "action": "ALLOW" if i % 10 else "BLOCK",
@@ -65,13 +76,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def baseline(directory: Path, sync: str, count: int) -> tuple[float, float, float]:
+def baseline(directory: Path, sync: str, count: int) -> tuple[float, float, float, float]:
     db = sqlite3.connect(directory / "baseline.db", isolation_level=None)
     db.execute("PRAGMA journal_mode = WAL")
     db.execute(f"PRAGMA synchronous = {sync.upper()}")
     db.execute("CREATE TABLE entries (seq INTEGER PRIMARY KEY, decision_id TEXT, entry BLOB)")
     latencies = []
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(count):
         began = time.perf_counter()
         record = sample_record(i)
@@ -82,14 +93,14 @@ def baseline(directory: Path, sync: str, count: int) -> tuple[float, float, floa
         )
         db.execute("COMMIT")
         latencies.append(time.perf_counter() - began)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     db.close()
-    return count / elapsed, percentile(latencies, 0.5), percentile(latencies, 0.99)
+    return count / elapsed, percentile(latencies, 0.5), percentile(latencies, 0.99), cpu / count
 
 
 async def decision_log(
     directory: Path, sync: str, concurrency: int, count: int
-) -> tuple[float, float, float, AuditSettings]:
+) -> tuple[float, float, float, float, AuditSettings]:
     settings = AuditSettings(
         path=str(directory / f"log-{sync}-{concurrency}.db"),
         signing_key=str(directory / "key.pem"),
@@ -107,14 +118,16 @@ async def decision_log(
                 await log.append(sample_record(w * per_worker + i))
                 latencies.append(time.perf_counter() - began)
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker(w) for w in range(concurrency)))
-        elapsed = time.perf_counter() - start
-    rate = per_worker * concurrency / elapsed
-    return rate, percentile(latencies, 0.5), percentile(latencies, 0.99), settings
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    appended = per_worker * concurrency
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    return appended / elapsed, p50, p99, cpu / appended, settings
 
 
-Row = tuple[str, int, float, float, float, float]
+Row = tuple[str, int, float, float, float, float | None, float]
+"""name, concurrency, appends/s, p50 s, p99 s, CPU s per append (None: not measured), vs baseline"""
 
 
 def pg_baseline(dsn: str, prefix: str, count: int) -> tuple[float, float, float]:
@@ -196,7 +209,7 @@ def postgres_rows(directory: Path, dsn: str, count: int) -> tuple[list[Row], Any
     try:
         base_rate, base_p50, base_p99 = pg_baseline(dsn, run, count)
         rows.append(
-            ("baseline: PostgreSQL INSERT+COMMIT per decision", 1, base_rate, base_p50, base_p99, 1.0)
+            ("baseline: PostgreSQL INSERT+COMMIT per decision", 1, base_rate, base_p50, base_p99, None, 1.0)
         )
         for concurrency, replicas in ((1, 1), (32, 1), (32, 2)):
             settings = AuditSettings(
@@ -207,7 +220,7 @@ def postgres_rows(directory: Path, dsn: str, count: int) -> tuple[list[Row], Any
             )
             rate, p50, p99 = asyncio.run(pg_decision_log(settings, concurrency, count, replicas))
             name = "DecisionLog postgresql" + (f", {replicas} replicas" if replicas > 1 else "")
-            rows.append((name, concurrency, rate, p50, p99, rate / base_rate))
+            rows.append((name, concurrency, rate, p50, p99, None, rate / base_rate))
             if (concurrency, replicas) == (32, 1):
                 largest = settings
         timings = None
@@ -235,11 +248,14 @@ def verify_and_prove(reader: Any, settings: AuditSettings) -> tuple[int, float, 
 
 def print_rows(rows: list[Row]) -> None:
     print(
-        f"{'configuration':<52} {'conc':>4} {'appends/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs baseline':>11}"
+        f"{'configuration':<52} {'conc':>4} {'appends/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'cpu us':>7} {'vs baseline':>11}"
     )
-    for name, concurrency, rate, p50, p99, ratio in rows:
+    for name, concurrency, rate, p50, p99, cpu, ratio in rows:
+        cpu_text = "-" if cpu is None else f"{cpu * 1e6:.1f}"
         print(
-            f"{name:<52} {concurrency:>4} {rate:>10,.0f} {p50 * 1e3:>8.3f} {p99 * 1e3:>8.3f} {ratio:>10.2f}x"
+            f"{name:<52} {concurrency:>4} {rate:>10,.0f} {p50 * 1e3:>8.3f} {p99 * 1e3:>8.3f} "
+            f"{cpu_text:>7} {ratio:>10.2f}x"
         )
 
 
@@ -261,7 +277,12 @@ def main() -> None:
         help="PostgreSQL server for the postgresql rows",
     )
     parser.add_argument("--no-postgres", action="store_true", help="SQLite rows only")
+    parser.add_argument("--record", type=Path, help="JSON record (or stored entry) to append")
     args = parser.parse_args()
+    if args.record is not None:
+        global _TEMPLATE
+        loaded = orjson.loads(args.record.read_bytes())
+        _TEMPLATE = loaded["record"] if isinstance(loaded.get("record"), dict) else loaded
     counts = {"normal": 600, "full": 200} if args.quick else {"normal": 6000, "full": 1500}
     pg_count = 400 if args.quick else 3000
 
@@ -272,7 +293,7 @@ def main() -> None:
         for sync in ("normal", "full"):
             count = counts[sync]
             (directory / sync).mkdir()
-            base_rate, base_p50, base_p99 = baseline(directory / sync, sync, count)
+            base_rate, base_p50, base_p99, base_cpu = baseline(directory / sync, sync, count)
             rows.append(
                 (
                     f"baseline: SQLite INSERT+COMMIT per decision, sync={sync}",
@@ -280,12 +301,17 @@ def main() -> None:
                     base_rate,
                     base_p50,
                     base_p99,
+                    base_cpu,
                     1.0,
                 )
             )
             for concurrency in (1, 32):
-                rate, p50, p99, settings = asyncio.run(decision_log(directory, sync, concurrency, count))
-                rows.append((f"DecisionLog sync={sync}", concurrency, rate, p50, p99, rate / base_rate))
+                rate, p50, p99, cpu, settings = asyncio.run(
+                    decision_log(directory, sync, concurrency, count)
+                )
+                rows.append(
+                    (f"DecisionLog sync={sync}", concurrency, rate, p50, p99, cpu, rate / base_rate)
+                )
                 if sync == "normal" and concurrency == 32:
                     largest = settings
 
