@@ -23,6 +23,10 @@ _URL = compile_re(r"[A-Za-z0-9._~+!*'(),;:@&=$\-]*(?:%[0-9A-Fa-f]{2}[A-Za-z0-9._
 _ENCODED = PatternGroup(_BASE64, _HEX, _ESCAPED_HEX, _URL)
 _ROT13_WORDS = frozenset({"gur", "naq", "lbh", "vf", "bs", "gb", "vtaber", "nyy", "cerivbhf",
                           "vafgehpgvbaf", "lbhe", "guvf", "jvgu", "sbe", "ner", "abj", "cebzcg"})
+# One of those words standing alone in the lower-cased text, as _WORD would cut it out.
+# Without one there is nothing to count, and the set usually answers for the text
+# already (the phrase rules ask about the same lower-cased text).
+_ROT13_WORD = compile_re(r"(?:^|[^a-z])(?:" + "|".join(sorted(_ROT13_WORDS)) + r")(?:[^a-z]|$)")
 _PLAIN_WORDS = frozenset({"the", "and", "you", "is", "of", "to", "ignore", "all", "previous",
                           "instructions", "your", "this", "with", "for", "are", "now", "prompt"})
 # One repeated character class: linear in Python's engine, and findall runs in C.
@@ -82,7 +86,10 @@ def _hex(token: str) -> str | None:
 
 
 def _rot13_candidate(text: str) -> bool:
-    words = _WORD.findall(text.lower())
+    lowered = text.lower()
+    if _ROT13_WORD.search(lowered) is None:
+        return False
+    words = _WORD.findall(lowered)
     rot = sum(map(_ROT13_WORDS.__contains__, words))
     if rot < 3:
         return False

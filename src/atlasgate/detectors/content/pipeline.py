@@ -108,19 +108,11 @@ def scan(text: str, location: str, config: ScanConfig, indirect: bool = False,
     prompt_detectors = {"injection"} if response else {"injection", "jailbreak", "extraction"}
     prompt_detectors &= enabled
     for view in views:
-        full = view.original_span(0, len(view.text))
         if prompt_detectors:
             findings.extend(_phrases(view, location, prompt_detectors, injection_techniques))
             if config.classifier is not None and view.text.strip():
-                scores = config.classifier.scores(view.text)
-                for head, score in scores.items():
-                    if head not in prompt_detectors or score < CLASSIFIER_FLOOR:
-                        continue
-                    base = {"injection": injection_techniques, "jailbreak": JAILBREAK_TECHNIQUES,
-                            "extraction": EXTRACTION_TECHNIQUES}[head]
-                    findings.append(Finding(head, "classifier", round(score, 4),
-                                            _with(base, view, full), location, full,
-                                            _detail(view, "prompt classifier", full)))
+                findings.extend(_classified(view, location, config.classifier, prompt_detectors,
+                                            injection_techniques))
         if view.kind == "folded":
             continue
         if "secrets" in enabled:
@@ -143,6 +135,21 @@ def scan(text: str, location: str, config: ScanConfig, indirect: bool = False,
                                         _with(LEAK_TECHNIQUES, view, original), location,
                                         original, _detail(view, kind, original)))
     return dedupe(findings)
+
+
+def _classified(view: View, location: str, classifier: PromptClassifier, detectors: set[str],
+                injection_techniques: tuple[str, ...]) -> list[Finding]:
+    """A whole-view finding per prompt detector whose classifier head reaches the floor."""
+    found: list[Finding] = []
+    for head, score in classifier.scores(view.text).items():
+        if head not in detectors or score < CLASSIFIER_FLOOR:
+            continue
+        base = {"injection": injection_techniques, "jailbreak": JAILBREAK_TECHNIQUES,
+                "extraction": EXTRACTION_TECHNIQUES}[head]
+        full = view.original_span(0, len(view.text))
+        found.append(Finding(head, "classifier", round(score, 4), _with(base, view, full),
+                             location, full, _detail(view, "prompt classifier", full)))
+    return found
 
 
 def _phrases(view: View, location: str, detectors: set[str],
