@@ -23,11 +23,13 @@ from hypothesis import strategies as st
 
 from atlasgate.detectors.content import ContentInspector
 from atlasgate.detectors.content.classifier import (
+    _TOKEN,
     PromptClassifier,
     feature_families,
     features,
     layout_marks,
     load,
+    word_tokens,
 )
 from atlasgate.detectors.content.training import evaluate
 from atlasgate.detectors.content.training.wheels import Wheel, WheelUnavailable, fetch
@@ -132,6 +134,13 @@ def test_scores_equal_the_general_sum_on_short_texts(text: str) -> None:
         assert model.scores(text) == fast
     finally:
         PromptClassifier._weight_sums = general  # type: ignore[method-assign]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(alphabet=st.characters(max_codepoint=127)), st.text(),
+                 st.sampled_from(["It's 3PM—don't", "\u212a\u0130 ok", "a'b''c", " \t\x1c\x85x "])))
+def test_word_tokens_are_the_runs_the_token_pattern_finds(text: str) -> None:
+    assert word_tokens(text) == _TOKEN.findall(text.lower())
 
 
 def test_the_model_was_trained_on_the_train_split_only(corpus) -> None:

@@ -37,6 +37,8 @@ from atlasgate.errors import ConfigError
 # A single character class repeated: no alternation, no nesting, so Python's
 # engine runs it in linear time (it cannot backtrack).
 _TOKEN = re.compile(r"[a-z0-9']+")
+# Every ASCII character a token cannot hold, mapped to a space (see word_tokens).
+_NOT_TOKEN = str.maketrans({c: " " for c in map(chr, range(128)) if not _TOKEN.fullmatch(c)})
 _ROLE_LINE = compile_re(
     r"(?m)^[ \t]*(?:[#\[<|(*]+[ \t]*)?(user|assistant|system|human|ai|bot|model|instructions?)"
     r"[ \t]*[\]>|)*]*[ \t]*:", ignore_case=True)
@@ -81,9 +83,21 @@ def layout_marks(text: str) -> set[str]:
     return marks
 
 
+def word_tokens(text: str) -> list[str]:
+    """Lower-cased word tokens: the runs of ``_TOKEN`` characters, in order.
+
+    On ASCII text, turning every other character into a space and splitting cuts the
+    same runs as the regex, in about a third of the time.
+    """
+    lowered = text.lower()
+    if lowered.isascii():
+        return lowered.translate(_NOT_TOKEN).split()
+    return _TOKEN.findall(lowered)
+
+
 def feature_families(text: str, max_tokens: int = 20000) -> dict[str, set[str]]:
     """The model's whole input: word unigrams, word bigrams and layout marks."""
-    tokens = _TOKEN.findall(text.lower())[:max_tokens]
+    tokens = word_tokens(text)[:max_tokens]
     return {"unigram": set(tokens),
             "bigram": {" ".join(pair) for pair in itertools.pairwise(tokens)},
             "layout": layout_marks(text)}
