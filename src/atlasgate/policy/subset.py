@@ -393,6 +393,15 @@ def _relation(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
     if ordering:  # ``0.9 <= field``: the same guard as ``field >= 0.9``
         relate.guard = _guard_of_relation(  # type: ignore[attr-defined]
             right, _FLIPPED[op], getattr(left, "constant", _NO_CONSTANT))
+    if op == "in" and type(constant) is tuple and constant and all(type(c) is str for c in constant):
+        # The common shape, ``api.method in ["chat", "completion"]``: a set lookup for a str.
+        members = frozenset(constant)
+
+        def in_strings(flat: Flat) -> Any:
+            a = left(flat)
+            return a in members if type(a) is str else relate(flat)
+
+        return in_strings
     return relate
 
 
