@@ -82,7 +82,10 @@ class Layout:
             kind = type(value)
             if (kind is float and value == value) or (kind is int and -_EXACT <= value <= _EXACT):
                 at = cut(thresholds, value)
-                chosen += positions[at:] if above else positions[:at]
+                if above:
+                    chosen += positions[at:]
+                elif at:  # clean traffic: below every threshold, nothing to add
+                    chosen += positions[:at]
             else:
                 chosen += positions  # a value only evaluation decides exactly
         if chosen:
