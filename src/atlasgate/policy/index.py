@@ -4,19 +4,20 @@ On clean traffic almost every rule is false for one of two reasons that need no
 evaluation:
 
 * it reads only fields the Event does not have (no ``detection.*`` fields when
-  content inspection is off). Its outcome is then the same for every Event with
-  those field names, so it is found once per set of names;
-* its condition is ``field > n && …`` and the field is at most ``n``. In CEL
+  content inspection is off). Its outcome is then fixed for Events with those field
+  names, so it is found once per set of names, and such a rule that is false or does
+  not apply is dropped;
+* its condition is ``field > n && …`` and the field is not above ``n``. In CEL
   ``false && x`` is false whatever ``x`` is, even an error, so the rule is false.
   Rules guarded by the same field and operator are kept sorted by ``n``: one read of
   the field and a bisect settle all of them.
 
 Both give exactly what evaluating the rule gives, on the direct evaluator or on CEL
-where it hands over: the guard is only trusted when its field holds a plain int or
-double that both compare alike (not a bool, not NaN, within 2**53) and no other
-field shares its place in the nested Event CEL reads. Anything else is evaluated as
-before. The rules left are evaluated in rule order, so the matches, the reasons and
-the tie-break between equal actions do not change.
+where it hands over: the guard is only trusted when its field holds a value both
+compare alike with the threshold (an int within 2**53 or a double other than NaN;
+not a bool) and no other field shares its place in the nested Event CEL reads.
+Anything else is evaluated as before. The rules left are evaluated in rule order, so
+the matches, the reasons and the tie-break between equal actions do not change.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from atlasgate.policy.rules import Rule
-from atlasgate.policy.subset import Fallback, Flat, guard_of, names_read, shadowed
+from atlasgate.policy.subset import Evaluator, Fallback, Flat, guard_of, names_read, shadowed
 
 _EXACT = 2**53
 
-# op -> (the bisect that counts thresholds below the value, whether the guard holds above
-# the cut): ``field > n`` holds for the n < value, the first bisect_left(ns, value).
+# op -> (bisect, above): with the thresholds sorted, the guard holds for those before the
+# cut, or after it when ``above`` (``field > n`` holds for the bisect_left(ns, value) first).
 _CUTS: dict[str, tuple[Callable[[Sequence[Any], Any], int], bool]] = {
     ">": (bisect_left, False), ">=": (bisect_right, False),
     "<": (bisect_right, True), "<=": (bisect_left, True)}
@@ -94,7 +95,7 @@ class Layout:
         return self.always_rules
 
 
-def _never(direct: Any) -> bool:
+def _never(direct: Evaluator) -> bool:
     """Whether a condition none of whose fields exist is false or does not apply."""
     try:
         return direct({}) is not True
