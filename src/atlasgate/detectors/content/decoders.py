@@ -24,8 +24,8 @@ _ENCODED = PatternGroup(_BASE64, _HEX, _ESCAPED_HEX, _URL)
 _ROT13_WORDS = frozenset({"gur", "naq", "lbh", "vf", "bs", "gb", "vtaber", "nyy", "cerivbhf",
                           "vafgehpgvbaf", "lbhe", "guvf", "jvgu", "sbe", "ner", "abj", "cebzcg"})
 # One of those words standing alone in the lower-cased text, as _WORD would cut it out.
-# Without one there is nothing to count, and the set usually answers for the text
-# already (the phrase rules ask about the same lower-cased text).
+# Without one there is nothing to count; the shared set answers for the lower-cased
+# text once, for this check and for the phrase rules, which read the same text.
 _ROT13_WORD = compile_re(r"(?:^|[^a-z])(?:" + "|".join(sorted(_ROT13_WORDS)) + r")(?:[^a-z]|$)")
 _PLAIN_WORDS = frozenset({"the", "and", "you", "is", "of", "to", "ignore", "all", "previous",
                           "instructions", "your", "this", "with", "for", "are", "now", "prompt"})
