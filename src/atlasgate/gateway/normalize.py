@@ -13,12 +13,23 @@ from atlasgate.event import Event
 from atlasgate.gateway.http import BadRequest, Scope, header
 
 
+def event_id(now: float) -> str:
+    """32 hex digits: the time in milliseconds, then 80 random bits.
+
+    Ids that grow with time sort like the log, and the log's index on them grows at
+    its end instead of touching a random page per decision (a fifth of an SQLite
+    append's cost with random ids); 80 random bits keep ids unguessable and unique
+    across replicas.
+    """
+    return f"{int(now * 1000) & 0xFFFFFFFFFFFF:012x}{os.urandom(10).hex()}"
+
+
 def base_event(scope: Scope, identity: Identity | None, method: str, model: str | None) -> Event:
     now = time.time()
     client = scope.get("client")
     fields: dict[str, Any] = {
         ev.TIMESTAMP: datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
-        ev.EVENT_ID: os.urandom(16).hex(),  # 128 random bits, as a UUID4 has 122
+        ev.EVENT_ID: event_id(now),
         ev.EVENT_KIND: "request",
         ev.CLIENT_IP: client[0] if client else None,
         ev.API_METHOD: method,
