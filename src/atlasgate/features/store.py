@@ -14,12 +14,12 @@ whatever the key cardinality.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
-@dataclass(frozen=True, slots=True)
-class WindowCount:
+class WindowCount(NamedTuple):
+    """One window's count for one key (a tuple: several are made for every request)."""
+
     window: float
     count: int
     first_seen: float  # time of the oldest hit still inside the window
@@ -72,7 +72,7 @@ class MemoryStateStore:
             state = held[1]
             self._keys.move_to_end(key)
         result = []
-        for window, slot in zip(windows, state, strict=True):
+        for window, slot in zip(windows, state):  # noqa: B905 (one slot per window)
             buckets = slot.buckets
             width = slot.width
             start = (now // width) * width
