@@ -152,21 +152,22 @@ def _parts(name: str) -> tuple[str, ...]:
 
 
 def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn dotted keys into nested dicts; ``@timestamp`` becomes ``timestamp``."""
+    """Turn dotted keys into nested dicts; ``@timestamp`` becomes ``timestamp``.
+
+    A map-valued field and dotted fields under it (``y`` and ``y.z``) merge into a
+    copy of the map: the field's own value is never written to, so it cannot end up
+    holding itself (a cycle the CEL library would crash on).
+    """
     root: dict[str, Any] = {}
+    made: set[int] = set()  # ids of the dicts built here, the only ones written to
     for name, value in flat.items():
         parts = _parts(name)
-        if len(parts) == 2:
-            child = root.get(parts[0])
-            if not isinstance(child, dict):
-                child = root[parts[0]] = {}
-            child[parts[1]] = value
-            continue
         node = root
         for part in parts[:-1]:
             child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
+            if id(child) not in made:
+                child = node[part] = dict(child) if isinstance(child, dict) else {}
+                made.add(id(child))
             node = child
         node[parts[-1]] = value
     return root
