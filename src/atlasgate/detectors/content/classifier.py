@@ -144,7 +144,9 @@ class PromptClassifier:
         if not any(counts):
             return dict.fromkeys(self.heads, 0.0)
         get = self.vocab.get
-        index = [i for feats in families.values() for i in map(get, feats) if i is not None]
+        # Sorted: float32 sums depend on their order, and a set's order on the process's
+        # hash seed; replicas must score the same text alike.
+        index = sorted([i for feats in families.values() for i in map(get, feats) if i is not None])
         raw = self._weight_sums(index)
         scores = {}
         for head, value, count, offset in zip(self.heads, raw, counts, self._offsets, strict=True):
