@@ -125,17 +125,22 @@ class Event:
 
     def summary(self, include_content: bool = False) -> dict[str, Any]:
         """The fields that go to the decision log and exporters."""
-        summary = dict(self._fields)
-        if not include_content:
-            for name in CONTENT_FIELDS:
-                summary.pop(name, None)
-        return summary
+        return loggable(self._fields, include_content)
 
     def nested(self) -> dict[str, Any]:
         """``{"api": {"method": ...}}``: the shape CEL expressions address."""
         if self._nested is None:
             self._nested = nest(self._fields)
         return self._nested
+
+
+def loggable(fields: Mapping[str, Any], include_content: bool = False) -> dict[str, Any]:
+    """A copy of ``fields`` for the log: without ``CONTENT_FIELDS`` unless asked for."""
+    copy = dict(fields)
+    if not include_content:
+        for name in CONTENT_FIELDS:
+            copy.pop(name, None)
+    return copy
 
 
 _PARTS: dict[str, tuple[str, ...]] = {}

@@ -289,8 +289,7 @@ class Exchange:
         if self.findings:
             entry["findings"] = self.findings
         if self.response_fields:
-            entry["response_event"] = {k: v for k, v in self.response_fields.items()
-                                       if k not in ev.CONTENT_FIELDS or audit.include_content}
+            entry["response_event"] = ev.loggable(self.response_fields, audit.include_content)
         await self.append(entry)
 
     async def record_stream_decision(self, decision: Decision, **extra: Any) -> None:
