@@ -15,9 +15,10 @@ full ``verify_log`` and one inclusion proof over the largest log of each store.
 
 ``cpu us`` is the process's CPU time per append, every thread included (the WAL copy
 runs on the log's writer thread). The default record is a small one with ordered ids;
-a gateway's records are about 3.6 kB with random ids, and cost more per append (each
-lands on a random page of the decision_id index): pass one with ``--record``, either
-a record or a stored entry (its ``record`` is used), to measure that.
+a gateway's records are about 3.6 kB: pass one with ``--record``, either a record or a
+stored entry (its ``record`` is used). Its copies get random ids, the worst case for
+the decision_id index (each lands on a random page); the gateway's own ids begin with
+the time, so its appends cost less than this measures.
 
 PostgreSQL rows are skipped, with a note, when the server is unreachable. The tables
 are created under a fresh prefix and dropped afterwards.
@@ -48,7 +49,7 @@ _TEMPLATE: dict[str, object] | None = None
 
 def sample_record(i: int) -> dict[str, object]:
     if _TEMPLATE is not None:
-        return {**_TEMPLATE, "decision_id": uuid.uuid4().hex}  # random, as the gateway's
+        return {**_TEMPLATE, "decision_id": uuid.uuid4().hex}  # random: the index's worst case
     return {
         "decision_id": f"01HX{i:020d}",
         "action": "ALLOW" if i % 10 else "BLOCK",

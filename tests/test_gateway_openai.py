@@ -231,3 +231,22 @@ def test_a_stream_may_run_longer_than_the_timeout_but_not_fall_silent(loop_threa
                    for e in gw.entries)
     finally:
         loop_thread.run(upstream.close())
+
+
+def test_a_repeated_header_is_passed_on_whole(loop_thread, make_gateway) -> None:  # type: ignore[no-untyped-def]
+    head = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: no-store\r\n"
+            b"cache-control: private\r\ncontent-length: %d\r\n\r\n" % len(CHAT_BODY))
+    upstream, gw = _scripted(loop_thread, make_gateway, [(0, head + CHAT_BODY)])
+    try:
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", int(gw.url.rsplit(":", 1)[1]), timeout=30)
+        conn.request("POST", "/v1/chat/completions", json.dumps(
+            {"model": "sample-chat", "messages": [{"role": "user", "content": "hi"}]}),
+            {"content-type": "application/json", "authorization": f"Bearer {USER_KEY}"})
+        response = conn.getresponse()
+        assert response.status == 200
+        assert response.msg.get_all("cache-control") == ["no-store", "private"]
+        conn.close()
+    finally:
+        loop_thread.run(upstream.close())

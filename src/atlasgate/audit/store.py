@@ -46,7 +46,10 @@ class TreeState:
 @runtime_checkable
 class LogStore(Protocol):
     def append_batch(self, entries: Sequence[EntryRow], state: TreeState) -> None:
-        """Write entries and the new tree state atomically, durably, or raise AuditError."""
+        """Write entries durably and atomically, or raise AuditError.
+
+        ``state`` is the tree after them: a store may save it with them or less often
+        (it only speeds up reopening, which checks it against the stored leaves)."""
 
     def size(self) -> int:
         """One more than the highest stored seq (0 when empty)."""

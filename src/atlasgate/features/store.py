@@ -1,8 +1,8 @@
 """Sliding-window counters per key, behind an interface a shared store can implement.
 
-The in-memory store keeps, per key and window, at most ``BUCKETS`` buckets and a
-running total, so a hit costs O(1) amortised and a key costs at most
-``BUCKETS`` buckets per window, whatever the traffic: with one-second buckets, a
+The in-memory store keeps, per key and window, ``BUCKETS`` buckets (one more while
+the window's edge cuts through the oldest) and a running total, so a hit costs O(1)
+amortised and a key's memory is bounded per window, whatever the traffic: with one-second buckets, a
 caller active every second for an hour held 3,600 of them for its 1 h window
 alone. A bucket spans ``window / BUCKETS`` seconds (at least one), so windows of
 up to a minute are exact to the second, and a longer one may still count hits up

@@ -69,7 +69,7 @@ class UpstreamStream:
 def _forwardable(response: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
     headers = response.headers
     return [(name, value.encode("latin-1")) for name, key in FORWARDED_HEADERS
-            if (value := headers.get(key)) is not None]
+            for value in headers.getall(key, ())]
 
 
 @functools.lru_cache(maxsize=64)

@@ -17,7 +17,10 @@ where it hands over: the guard is only trusted when its field holds a value both
 compare alike with the threshold (an int within 2**53 or a double other than NaN;
 not a bool) and no other field shares its place in the nested Event CEL reads.
 Anything else is evaluated as before. The rules left are evaluated in rule order, so
-the matches, the reasons and the tie-break between equal actions do not change.
+the matches, the reasons and the tie-break between equal actions do not change. One
+difference is left on purpose: a field holding a value no JSON body produces (a
+Python set, an arbitrary object) fails the CEL context of a rule that is evaluated,
+and a rule the index settles is not; Events carry JSON-like values only.
 """
 
 from __future__ import annotations
