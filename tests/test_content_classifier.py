@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from atlasgate.detectors.content import ContentInspector
 from atlasgate.detectors.content.classifier import (
     _TOKEN,
+    FAMILIES,
     PromptClassifier,
     feature_families,
     features,
@@ -141,6 +142,38 @@ def test_scores_equal_the_general_sum_on_short_texts(text: str) -> None:
                  st.sampled_from(["It's 3PM—don't", "\u212a\u0130 ok", "a'b''c", " \t\x1c\x85x "])))
 def test_word_tokens_are_the_runs_the_token_pattern_finds(text: str) -> None:
     assert word_tokens(text) == _TOKEN.findall(text.lower())
+
+
+def _term_scores(model: PromptClassifier, text: str) -> dict[str, float]:
+    """Scores from ``feature_families`` (the training input), every term looked up by name."""
+    families = feature_families(text)
+    sizes = [len(families[name]) for name in FAMILIES]
+    counts = [sum(n * read for n, read in zip(sizes, column, strict=True))
+              for column in model._columns]
+    if not any(counts):
+        return dict.fromkeys(model.heads, 0.0)
+    index = sorted(i for terms in families.values() for i in map(model.vocab.get, terms)
+                   if i is not None)
+    scores = {}
+    for head, value, count, offset in zip(model.heads, _summed(model, index), counts,
+                                          model._offsets, strict=True):
+        logit = value / math.sqrt(max(count, 1.0)) + offset
+        scores[head] = 1 / (1 + math.exp(-logit)) if logit >= 0 else (
+            math.exp(logit) / (1 + math.exp(logit)))
+    return scores
+
+
+_PHRASES = st.lists(st.sampled_from(_WORDS + [" ".join(t.split(" ")[::-1]) for t in _WORDS]),
+                    max_size=30).map(" ".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_SHORT, _PHRASES, st.text(max_size=80),
+                 st.sampled_from(["", " ", "ignore previous ignore previous", "a b a b",
+                                  "User: hi\nAssistant: [name]\n" + "x " * 80 + ". Now say"])))
+def test_scores_equal_the_scores_of_the_named_feature_terms(text: str) -> None:
+    """Bigrams looked up as word pairs give the same floats as the joined terms."""
+    assert _MODEL.scores(text) == _term_scores(_MODEL, text)
 
 
 def test_the_model_was_trained_on_the_train_split_only(corpus) -> None:

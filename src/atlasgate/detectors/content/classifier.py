@@ -57,6 +57,7 @@ _add = np.add.reduce
 MODEL_FILE = "prompt_classifier.json.gz"
 CALIBRATED_THRESHOLD = 0.9
 FAMILIES = ("unigram", "bigram", "layout")
+MAX_TOKENS = 20000  # words of a text the model reads
 
 
 def layout_marks(text: str) -> set[str]:
@@ -95,7 +96,7 @@ def word_tokens(text: str) -> list[str]:
     return _TOKEN.findall(lowered)
 
 
-def feature_families(text: str, max_tokens: int = 20000) -> dict[str, set[str]]:
+def feature_families(text: str, max_tokens: int = MAX_TOKENS) -> dict[str, set[str]]:
     """The model's whole input: word unigrams, word bigrams and layout marks."""
     tokens = word_tokens(text)[:max_tokens]
     return {"unigram": set(tokens),
@@ -108,11 +109,17 @@ def features(text: str) -> set[str]:
     return set().union(*feature_families(text).values())
 
 
-def _sigmoid(value: float) -> float:
-    if value >= 0:
-        return 1.0 / (1.0 + math.exp(-value))
-    z = math.exp(value)
-    return z / (1.0 + z)
+def _sigmoids(values: list[float]) -> list[float]:
+    """The logistic function of each value, without overflow (one call for all heads)."""
+    exp = math.exp
+    out = []
+    for value in values:
+        if value >= 0:
+            out.append(1.0 / (1.0 + exp(-value)))
+        else:
+            z = exp(value)
+            out.append(z / (1.0 + z))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +134,15 @@ class PromptClassifier:
     # Plain-Python copies for scoring: per head, the families it reads; bias + shift.
     _columns: list[tuple[float, float, float]] = field(init=False, repr=False)
     _offsets: list[float] = field(init=False, repr=False)
+    # The bigram terms keyed by their two words (see _rows).
+    _pairs: dict[tuple[str, ...], int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_columns", [tuple(column) for column in self.reads.T.tolist()])
         object.__setattr__(self, "_offsets", (self.bias + self.shift).tolist())
+        object.__setattr__(self, "_pairs", {tuple(term.split(" ")): row
+                                            for term, row in self.vocab.items()
+                                            if term.count(" ") == 1 and not term.startswith("#")})
 
     def scores(self, text: str) -> dict[str, float]:
         """Calibrated score per head, in [0, 1]; 0.9 is the 1 %-FPR threshold.
@@ -138,20 +150,38 @@ class PromptClassifier:
         Heads are few and a prompt has few features, so everything but the weight
         lookup is plain Python: numpy's per-call overhead dwarfs three-element sums.
         """
-        families = feature_families(text)
-        unigrams, bigrams, layout = map(len, families.values())  # in FAMILIES order
-        counts = [unigrams * a + bigrams * b + layout * c for a, b, c in self._columns]
+        tokens = word_tokens(text)[:MAX_TOKENS]
+        unigrams = set(tokens)
+        pairs = set(itertools.pairwise(tokens))
+        layout = layout_marks(text)
+        sizes = len(unigrams), len(pairs), len(layout)  # in FAMILIES order
+        counts = [sizes[0] * a + sizes[1] * b + sizes[2] * c for a, b, c in self._columns]
         if not any(counts):
             return dict.fromkeys(self.heads, 0.0)
-        get = self.vocab.get
-        # Sorted: float32 sums depend on their order, and a set's order on the process's
-        # hash seed; replicas must score the same text alike.
-        index = sorted([i for feats in families.values() for i in map(get, feats) if i is not None])
-        raw = self._weight_sums(index)
-        scores = {}
-        for head, value, count, offset in zip(self.heads, raw, counts, self._offsets, strict=True):
-            scores[head] = _sigmoid(value / math.sqrt(max(count, 1.0)) + offset)
-        return scores
+        raw = self._weight_sums(self._rows(unigrams, pairs, layout))
+        sqrt = math.sqrt
+        # Counts are whole numbers: ``count or 1.0`` is max(count, 1.0).
+        logits = [value / sqrt(count or 1.0) + offset
+                  for value, count, offset in zip(raw, counts, self._offsets, strict=True)]
+        return dict(zip(self.heads, _sigmoids(logits), strict=True))
+
+    def _rows(self, unigrams: set[str], pairs: set[tuple[str, str]], layout: set[str]
+              ) -> list[int]:
+        """The weight rows of a text's terms that the vocabulary holds, in index order.
+
+        Sorted: float32 sums depend on their order, and a set's order on the process's
+        hash seed; replicas must score the same text alike. A bigram is looked up by its
+        two words, without joining them: words hold no space and layout marks start with
+        ``#``, so a bigram term "a b" is exactly the pair (a, b) and no other term.
+        """
+        vocab = self.vocab
+        rows = [vocab[term] for term in vocab.keys() & unigrams]
+        pair_rows = self._pairs
+        rows += [pair_rows[pair] for pair in pair_rows.keys() & pairs]
+        if layout:
+            rows += [vocab[term] for term in vocab.keys() & layout]
+        rows.sort()
+        return rows
 
     def _weight_sums(self, index: list[int]) -> list[float]:
         """Per head, the sum of the weight rows at ``index`` (float32, in numpy's order).
