@@ -34,6 +34,9 @@ def _options(ignore_case: bool = False) -> Any:
     return options
 
 
+_EMPTY: tuple[None, frozenset[int], None, frozenset[int]] = (None, frozenset(), None, frozenset())
+
+
 class _Prefilter:
     """Which registered patterns match a text, from one RE2::Set pass.
 
@@ -49,23 +52,26 @@ class _Prefilter:
         self.patterns: list[str] = []
         self.members: list[Pattern] = []
         self._set: Any = None
-        self._last: tuple[tuple[str | None, frozenset[int]], ...] = ((None, frozenset()),) * 2
+        # (newest text, its answer, older text, its answer): one tuple, swapped whole, so
+        # threads never see a text paired with another text's answer.
+        self._last: tuple[str | None, frozenset[int], str | None, frozenset[int]] = _EMPTY
 
     def add(self, member: Pattern, ignore_case: bool) -> int:
         self.patterns.append(f"(?i:{member.pattern})" if ignore_case else member.pattern)
         self.members.append(member)
         self._set = None
-        self._last = ((None, frozenset()),) * 2
+        self._last = _EMPTY
         return len(self.patterns) - 1
 
     def matching(self, text: str) -> frozenset[int] | None:
         """Indices of the patterns that match somewhere in ``text``; None: not known."""
+        seen, found, older, older_found = self._last
+        if text == seen:
+            return found
+        if text == older:
+            return older_found
         if len(text) > SET_MAX_CHARS:
             return None
-        last = self._last
-        for seen, found in last:
-            if seen == text:
-                return found
         program = self._set
         if program is None:
             program = re2.Set.SearchSet(_options())
@@ -73,9 +79,9 @@ class _Prefilter:
                 program.Add(pattern)
             program.Compile()
             self._set = program
-        found = frozenset(program.Match(text) or ())
-        self._last = ((text, found), last[0])
-        return found
+        answer = frozenset(program.Match(text) or ())
+        self._last = (text, answer, seen, found)
+        return answer
 
 
 PREFILTER = _Prefilter()

@@ -39,6 +39,10 @@ _EXTRACTION = PhraseSet(EXTRACTION)
 _PHRASE_SETS = (("injection", _INJECTION), ("jailbreak", _JAILBREAK), ("extraction", _EXTRACTION))
 _PHRASE_RULES = PatternGroup(_INJECTION.program, _JAILBREAK.program, _EXTRACTION.program)
 
+# The detectors that read a text for prompt attacks: a response can only carry an injection.
+_PROMPT_DETECTORS = frozenset({"injection", "jailbreak", "extraction"})
+_RESPONSE_DETECTORS = frozenset({"injection"})
+
 # Classifier scores below this are not reported (they read as 0 in the Event).
 CLASSIFIER_FLOOR = 0.5
 
@@ -105,8 +109,7 @@ def scan(text: str, location: str, config: ScanConfig, indirect: bool = False,
     if "obfuscation" in enabled:
         findings.extend(signals)
     injection_techniques = INDIRECT if (indirect or response) else DIRECT
-    prompt_detectors = {"injection"} if response else {"injection", "jailbreak", "extraction"}
-    prompt_detectors &= enabled
+    prompt_detectors = (_RESPONSE_DETECTORS if response else _PROMPT_DETECTORS) & enabled
     for view in views:
         if prompt_detectors:
             findings.extend(_phrases(view, location, prompt_detectors, injection_techniques))
@@ -134,10 +137,11 @@ def scan(text: str, location: str, config: ScanConfig, indirect: bool = False,
                 findings.append(Finding("leakage", kind, score,
                                         _with(LEAK_TECHNIQUES, view, original), location,
                                         original, _detail(view, kind, original)))
-    return dedupe(findings)
+    return dedupe(findings) if findings else findings
 
 
-def _classified(view: View, location: str, classifier: PromptClassifier, detectors: set[str],
+def _classified(view: View, location: str, classifier: PromptClassifier,
+                detectors: frozenset[str],
                 injection_techniques: tuple[str, ...]) -> list[Finding]:
     """A whole-view finding per prompt detector whose classifier head reaches the floor."""
     found: list[Finding] = []
@@ -152,25 +156,27 @@ def _classified(view: View, location: str, classifier: PromptClassifier, detecto
     return found
 
 
-def _phrases(view: View, location: str, detectors: set[str],
+def _phrases(view: View, location: str, detectors: frozenset[str],
              injection_techniques: tuple[str, ...]) -> list[Finding]:
     """Phrase-rule findings of each prompt detector on one view, with their combination."""
-    out: list[Finding] = []
     lowered = view.lowered
-    # Most texts match no rule at all: one set look-up then skips the three programs.
+    # Most texts match no rule at all: one set look-up then skips the three programs,
+    # and without faked dialogue turns either there is nothing to report.
     ruled = _PHRASE_RULES.may_match(lowered)
+    shots = many_shot(lowered) if "jailbreak" in detectors else None
+    if not ruled and shots is None:
+        return []
+    out: list[Finding] = []
     for detector, phrase_set in _PHRASE_SETS:
         if detector not in detectors:
             continue
         hits = (_rule_hits(view, location, detector, phrase_set, injection_techniques)
                 if ruled else [])
-        if detector == "jailbreak":
-            shots = many_shot(lowered)
-            if shots is not None:
-                original = view.original_span(*shots[1])
-                hits.append(Finding("jailbreak", "many_shot", shots[0],
-                                    _with(JAILBREAK_TECHNIQUES, view, original), location,
-                                    original, _detail(view, "faked dialogue turns", original)))
+        if detector == "jailbreak" and shots is not None:
+            original = view.original_span(*shots[1])
+            hits.append(Finding("jailbreak", "many_shot", shots[0],
+                                _with(JAILBREAK_TECHNIQUES, view, original), location,
+                                original, _detail(view, "faked dialogue turns", original)))
         kinds = {f.kind for f in hits}
         if len(kinds) >= 2:
             best = {}
