@@ -243,6 +243,7 @@ def _content(content: Any, where: str, indirect: bool) -> Strings:
 
 
 def _tool_calls(message: dict[str, Any], where: str) -> Strings:
+    """Arguments of a message's tool calls (callers skip the many messages without any)."""
     calls = message.get("tool_calls")
     if isinstance(calls, list):
         for k, call in enumerate(calls):
@@ -266,7 +267,8 @@ def request_strings(body: dict[str, Any], method: str) -> Strings:
                     continue
                 indirect = message.get("role") in _INDIRECT_ROLES
                 yield from _content(message.get("content"), f"messages/{i}/content", indirect)
-                yield from _tool_calls(message, f"messages/{i}")
+                if "tool_calls" in message or "function_call" in message:
+                    yield from _tool_calls(message, f"messages/{i}")
         tools = body.get("tools")
         if isinstance(tools, list):
             for k, tool in enumerate(tools):
@@ -297,4 +299,5 @@ def response_strings(body: dict[str, Any], method: str) -> Strings:
             message = choice.get(key)
             if isinstance(message, dict):
                 yield from _content(message.get("content"), f"choices/{i}/{key}/content", True)
-                yield from _tool_calls(message, f"choices/{i}/{key}")
+                if "tool_calls" in message or "function_call" in message:
+                    yield from _tool_calls(message, f"choices/{i}/{key}")
