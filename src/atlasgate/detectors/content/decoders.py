@@ -102,8 +102,10 @@ def find_payloads(text: str) -> list[Payload]:
     found = _encoded(text) if _ENCODED.may_match(text) else []
     if _rot13_candidate(text):
         found.append(Payload("rot13", (0, len(text)), codecs.decode(text, "rot13")))
-    found.sort(key=lambda p: p.span[0] - p.span[1])
-    return found[:MAX_PAYLOADS]
+    if len(found) > 1:  # most texts carry none: no sort, no copy
+        found.sort(key=lambda p: p.span[0] - p.span[1])
+        del found[MAX_PAYLOADS:]
+    return found
 
 
 def _encoded(text: str) -> list[Payload]:
