@@ -174,12 +174,11 @@ class PromptClassifier:
         two words, without joining them: words hold no space and layout marks start with
         ``#``, so a bigram term "a b" is exactly the pair (a, b) and no other term.
         """
-        vocab = self.vocab
-        rows = [vocab[term] for term in vocab.keys() & unigrams]
-        pair_rows = self._pairs
-        rows += [pair_rows[pair] for pair in pair_rows.keys() & pairs]
+        get = self.vocab.get
+        rows = [row for row in map(get, unigrams) if row is not None]
+        rows += [row for row in map(self._pairs.get, pairs) if row is not None]
         if layout:
-            rows += [vocab[term] for term in vocab.keys() & layout]
+            rows += [row for row in map(get, layout) if row is not None]
         rows.sort()
         return rows
 
