@@ -468,3 +468,27 @@ async def test_a_hung_checkpoint_does_not_hold_the_next_decisions_past_commit_ti
     finally:
         await log.close()
     assert check_log(settings).ok
+
+
+async def test_a_full_disk_fails_the_appends_it_refuses_and_the_log_carries_on_when_space_returns(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path)
+    async with DecisionLog(settings) as log:
+        await log.append(record(0))
+        store = log._store
+        assert isinstance(store, sqlite_store.SQLiteLogStore)
+        # SQLite's own size cap makes the next page allocation fail as a full disk does.
+        (pages,) = store._db.execute("PRAGMA page_count").fetchone()
+        store._db.execute(f"PRAGMA max_page_count = {pages}")
+        big = "x" * 20_000  # needs new pages
+        results = await asyncio.gather(
+            *(log.append(record(i, note=big)) for i in range(1, 4)), return_exceptions=True
+        )
+        assert all(isinstance(r, AuditError) for r in results)
+        assert "full" in str(results[0])
+        store._db.execute("PRAGMA max_page_count = 1073741823")  # space returns
+        receipt = await log.append(record(4, note=big))
+        assert receipt.seq == 1
+    assert [d for _, d, _, _ in rows(settings.path)] == ["d0", "d4"]
+    assert check_log(settings).ok

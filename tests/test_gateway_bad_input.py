@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import orjson
 
@@ -105,3 +106,42 @@ def test_policy_error_fails_open_when_configured(make_gateway) -> None:  # type:
     decision = gw.entries[-1]["decision"]
     assert decision["action"] == "ALLOW"
     assert "fail_mode=open" in decision["reasons"][0]
+
+
+def _fill_the_log_disk(gw: RunningGateway, full: bool) -> None:
+    """SQLite's own size cap makes the log's next page allocation fail as a full disk does."""
+    async def cap() -> None:
+        log = gw.gateway.decision_log
+        assert log is not None
+        db = log._store._db  # type: ignore[union-attr]
+        (pages,) = db.execute("PRAGMA page_count").fetchone()
+        db.execute(f"PRAGMA max_page_count = {pages if full else 1073741823}")
+
+    gw.thread.run(cap())
+
+
+def _chat(gw: RunningGateway, text: str) -> Any:
+    return http("POST", gw.url + CHAT, orjson.dumps(
+        {"model": "sample-chat", "messages": [{"role": "user", "content": text * 2000}]}))
+
+
+def test_a_full_log_disk_refuses_requests_when_fail_mode_is_closed(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(fail_mode="closed")
+    assert _chat(gw, "before ").status == 200
+    _fill_the_log_disk(gw, full=True)
+    reply = _chat(gw, "during ")
+    assert reply.status == 503
+    assert reply.json()["error"]["code"] == "audit_unavailable"
+    assert "could not be recorded" in reply.json()["error"]["message"]
+    _fill_the_log_disk(gw, full=False)
+    assert _chat(gw, "after ").status == 200
+    logged = [e["event"]["api.body_bytes"] for e in gw.entries if "event" in e]
+    assert len(logged) == 2  # the refused request was never acknowledged as logged
+
+
+def test_a_full_log_disk_keeps_serving_when_fail_mode_is_open(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(fail_mode="open")
+    _fill_the_log_disk(gw, full=True)
+    assert _chat(gw, "during ").status == 200
+    _fill_the_log_disk(gw, full=False)
+    assert _chat(gw, "after ").status == 200
