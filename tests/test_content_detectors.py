@@ -133,7 +133,7 @@ def test_many_shot_dialogue_is_a_jailbreak(inspector: ContentInspector) -> None:
 
 
 class _MayMatchAnything:
-    def may_match(self, text: str) -> bool:
+    def may_match_lowered(self, text: str, lowered: str) -> bool:
         return True
 
 

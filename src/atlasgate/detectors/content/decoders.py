@@ -24,9 +24,11 @@ _ENCODED = PatternGroup(_BASE64, _HEX, _ESCAPED_HEX, _URL)
 _ROT13_WORDS = frozenset({"gur", "naq", "lbh", "vf", "bs", "gb", "vtaber", "nyy", "cerivbhf",
                           "vafgehpgvbaf", "lbhe", "guvf", "jvgu", "sbe", "ner", "abj", "cebzcg"})
 # One of those words standing alone in the lower-cased text, as _WORD would cut it out.
-# Without one there is nothing to count; the shared set answers for the lower-cased
-# text once, for this check and for the phrase rules, which read the same text.
-_ROT13_WORD = compile_re(r"(?:^|[^a-z])(?:" + "|".join(sorted(_ROT13_WORDS)) + r")(?:[^a-z]|$)")
+# Without one there is nothing to count; the shared set answers from its pass over the
+# text itself (see PatternGroup.may_match_lowered), as it does for the phrase rules.
+_ROT13_WORD = compile_re(r"(?:^|[^a-z])(?:" + "|".join(sorted(_ROT13_WORDS)) + r")(?:[^a-z]|$)",
+                         reads_lowered=True)
+_ROT13 = PatternGroup(_ROT13_WORD)
 _PLAIN_WORDS = frozenset({"the", "and", "you", "is", "of", "to", "ignore", "all", "previous",
                           "instructions", "your", "this", "with", "for", "are", "now", "prompt"})
 # One repeated character class: linear in Python's engine, and findall runs in C.
@@ -87,7 +89,7 @@ def _hex(token: str) -> str | None:
 
 def _rot13_candidate(text: str) -> bool:
     lowered = text.lower()
-    if _ROT13_WORD.search(lowered) is None:
+    if not _ROT13.may_match_lowered(text, lowered) or _ROT13_WORD.search(lowered) is None:
         return False
     words = _WORD.findall(lowered)
     rot = sum(map(_ROT13_WORDS.__contains__, words))

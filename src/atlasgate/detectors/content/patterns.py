@@ -41,7 +41,8 @@ class _Prefilter:
     """Which registered patterns match a text, from one RE2::Set pass.
 
     The answers for the last two texts are kept: a scan alternates between a view's
-    text and its lower-cased copy, and each should cost one pass. Texts are compared
+    text and its lower-cased copy, and each should cost at most one pass (an ASCII
+    copy usually none: PatternGroup.may_match_lowered). Texts are compared
     by value (the answer depends on nothing else), so an all-lower-case text and its
     copy share an answer. Patterns register when their modules are imported; compiling
     one later resets the set, so detectors compile their patterns at import time,
@@ -94,13 +95,17 @@ class Pattern:
     a boundary it would not match inside the text, so those calls always run.
     """
 
-    __slots__ = ("_index", "groupindex", "pattern", "regex")
+    __slots__ = ("_caseless_index", "_index", "groupindex", "pattern", "regex")
 
-    def __init__(self, pattern: str, ignore_case: bool = False) -> None:
+    def __init__(self, pattern: str, ignore_case: bool = False, reads_lowered: bool = False
+                 ) -> None:
         self.regex = re2.compile(pattern, _options(ignore_case))
         self.pattern = pattern
         self.groupindex = self.regex.groupindex
         self._index = PREFILTER.add(self, ignore_case)
+        # A pattern run on lower-cased text is also in the set without regard to case
+        # (see PatternGroup.may_match_lowered).
+        self._caseless_index = PREFILTER.add(self, True) if reads_lowered else None
 
     def _cannot_match(self, text: str) -> bool:
         found = PREFILTER.matching(text)
@@ -133,24 +138,45 @@ class PatternGroup:
     each returns at once. Only whole-text calls may be skipped this way.
     """
 
-    __slots__ = ("_indices",)
+    __slots__ = ("_caseless", "_indices")
 
     def __init__(self, *patterns: Pattern) -> None:
         self._indices = frozenset(pattern._index for pattern in patterns)
+        caseless = [pattern._caseless_index for pattern in patterns]
+        self._caseless = None if None in caseless else frozenset(caseless)
 
     def may_match(self, text: str) -> bool:
         """False only when the set says no pattern of the group matches anywhere in ``text``."""
         found = PREFILTER.matching(text)
         return found is None or not self._indices.isdisjoint(found)
 
+    def may_match_lowered(self, text: str, lowered: str) -> bool:
+        """``may_match(lowered)``, where ``lowered`` is ``text.lower()``, without a set pass
+        over ``lowered`` when ``text`` is ASCII.
 
-def compile_re(pattern: str, ignore_case: bool = False, *, prefilter: bool = True) -> Any:
+        On ASCII text ``lower()`` changes letters A-Z one for one. A pattern asked without
+        regard to case cannot tell the two texts apart, and it matches wherever the pattern
+        matches the lower-cased text (none of these patterns excludes an upper-case letter
+        from a class, so ignoring case only widens what they match). So the set's answer
+        for ``text``, which the detectors reading ``text`` need anyway, answers for
+        ``lowered`` too: a text with capitals costs one pass, not two.
+        """
+        if self._caseless is None or not text.isascii():
+            return self.may_match(lowered)
+        found = PREFILTER.matching(text)
+        return found is None or not self._caseless.isdisjoint(found)
+
+
+def compile_re(pattern: str, ignore_case: bool = False, *, prefilter: bool = True,
+               reads_lowered: bool = False) -> Any:
     """Compile with RE2; a pattern RE2 cannot run is a programming error, raised at import.
 
     ``prefilter=False`` is for patterns run on many small strings of their own (one per
     token): a set pass per string would cost more than the pattern, and would push the
-    text being scanned out of the set's one-text memory.
+    text being scanned out of the set's one-text memory. ``reads_lowered=True`` is for
+    patterns run on a lower-cased copy of the scanned text whose classes never exclude
+    an upper-case letter: ``PatternGroup.may_match_lowered`` can then answer for the copy.
     """
     if not prefilter:
         return re2.compile(pattern, _options(ignore_case))
-    return Pattern(pattern, ignore_case)
+    return Pattern(pattern, ignore_case, reads_lowered)

@@ -159,7 +159,8 @@ class PhraseSet:
     def __init__(self, rules: list[Any]) -> None:
         self.rules = sorted(rules, key=lambda rule: -rule[2])
         self.program = compile_re(
-            "|".join(f"(?P<r{i}>{rule[1]})" for i, rule in enumerate(self.rules))
+            "|".join(f"(?P<r{i}>{rule[1]})" for i, rule in enumerate(self.rules)),
+            reads_lowered=True,
         )
 
     def matches(self, text: str) -> Iterator[tuple[Any, tuple[int, int]]]:

@@ -162,7 +162,7 @@ def _phrases(view: View, location: str, detectors: frozenset[str],
     lowered = view.lowered
     # Most texts match no rule at all: one set look-up then skips the three programs,
     # and without faked dialogue turns either there is nothing to report.
-    ruled = _PHRASE_RULES.may_match(lowered)
+    ruled = _PHRASE_RULES.may_match_lowered(view.text, lowered)
     shots = many_shot(lowered) if "jailbreak" in detectors else None
     if not ruled and shots is None:
         return []
