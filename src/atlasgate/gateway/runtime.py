@@ -191,6 +191,14 @@ def _correlation_state(config: GatewayConfig) -> Any:
     return MemoryCorrelationState()
 
 
+# Young-generation collections every 10,000 net allocations instead of 700: a request
+# allocates a few hundred containers, nearly all freed by reference counting, so the
+# default collected every couple of requests for little (about 6% of the gateway's CPU
+# per chat request under load; bench/bench_gateway.py). Older generations keep their
+# default schedule relative to it.
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
 def _settle_heap() -> None:
     """Move what start-up loaded (models, rules, ATLAS index) out of the collector's way.
 
@@ -199,6 +207,7 @@ def _settle_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _noise_secret(config: GatewayConfig) -> bytes:
