@@ -226,6 +226,13 @@ def _serve_upstream(conn: Any) -> None:
 
 
 def _serve_passthrough(conn: Any, upstream: str, options: passthrough.Options) -> None:
+    import gc
+
+    from atlasgate.gateway.runtime import GC_THRESHOLDS
+
+    # The collector schedule the gateway runs with (it saves the bare proxy about 8% of
+    # its CPU too): the ratio compares the work each does, not a process setting.
+    gc.set_threshold(*GC_THRESHOLDS)
     sock = passthrough.bind()
     conn.send(sock.getsockname()[1])
     passthrough.run(sock, upstream, options)
