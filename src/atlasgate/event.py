@@ -169,7 +169,7 @@ def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
         parts = _parts(name)
         node = root
         for part in parts[:-1]:
-            child = node.get(part)
+            child: Any = node.get(part)
             if id(child) not in made:
                 child = node[part] = dict(child) if isinstance(child, dict) else {}
                 made.add(id(child))

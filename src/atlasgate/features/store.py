@@ -14,11 +14,14 @@ whatever the key cardinality.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from typing import NamedTuple, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 
-class WindowCount(NamedTuple):
-    """One window's count for one key (a tuple: several are made for every request)."""
+@dataclass(slots=True)
+class WindowCount:
+    """One window's count for one key (not frozen: several are made for every request,
+    and a frozen dataclass's constructor costs twice as much)."""
 
     window: float
     count: int
