@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.client import HTTPException
 from pathlib import Path
 
 import orjson
@@ -117,7 +118,7 @@ def test_kill_9_under_load_loses_no_acknowledged_decision(samples, tmp_path: Pat
         while not stop.is_set():
             try:
                 reply = http("POST", served.url + "/v1/chat/completions", body, timeout=5)
-            except OSError:
+            except (OSError, HTTPException):  # the kill cuts some answers short
                 return
             if reply.status == 200:
                 acknowledged.append(reply.headers["x-atlasgate-decision-id"])
