@@ -2,12 +2,12 @@
 
 The in-memory store keeps, per key and window, ``BUCKETS`` buckets (one more while
 the window's edge cuts through the oldest) and a running total, so a hit costs O(1)
-amortised and a key's memory is bounded per window, whatever the traffic: with one-second buckets, a
-caller active every second for an hour held 3,600 of them for its 1 h window
-alone. A bucket spans ``window / BUCKETS`` seconds (at least one), so windows of
-up to a minute are exact to the second, and a longer one may still count hits up
-to one bucket (1/60 of the window) older than the window. Idle keys are evicted
-least-recently-used first once ``max_keys`` is reached, which bounds memory
+amortised and a key's memory is bounded per window whatever the traffic (with
+one-second buckets, a caller active every second for an hour held 3,600 of them for
+its 1 h window alone). A bucket spans ``window / BUCKETS`` seconds (at least one), so
+windows of up to a minute are exact to the second, and a longer one may still count
+hits up to one bucket (1/60 of the window) older than the window. Idle keys are
+evicted least-recently-used first once ``max_keys`` is reached, which bounds memory
 whatever the key cardinality.
 """
 
