@@ -65,3 +65,13 @@ def test_idle_keys_are_evicted_first_when_full() -> None:
     assert len(store) == 2
     assert counts(store, "a", 5.0, (MINUTE,)) == [3]
     assert counts(store, "b", 6.0, (MINUTE,)) == [1]
+
+
+def test_a_key_started_afresh_counts_as_recently_used() -> None:
+    store = MemoryStateStore(max_keys=2)
+    store.hit_now("a", 1.0, (MINUTE,))
+    store.hit_now("b", 2.0, (MINUTE,))
+    store.hit_now("a", 3.0, (MINUTE, HOUR))  # new windows: a starts afresh, and is recent
+    store.hit_now("c", 4.0, (MINUTE,))  # evicts b
+    assert counts(store, "a", 5.0, (MINUTE, HOUR)) == [2, 2]
+    assert counts(store, "b", 6.0, (MINUTE,)) == [1]

@@ -69,7 +69,9 @@ class MemoryStateStore:
         if held is None or held[0] != windows:
             state = [_Window(window) for window in windows]
             self._keys[key] = (windows, state)
-            if len(self._keys) > self.max_keys:
+            if held is not None:
+                self._keys.move_to_end(key)
+            elif len(self._keys) > self.max_keys:
                 self._keys.popitem(last=False)
         else:
             state = held[1]
