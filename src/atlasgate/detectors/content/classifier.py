@@ -96,12 +96,17 @@ def word_tokens(text: str) -> list[str]:
     return _TOKEN.findall(lowered)
 
 
+def _terms(text: str, max_tokens: int = MAX_TOKENS
+           ) -> tuple[set[str], set[tuple[str, str]], set[str]]:
+    """Word unigrams, word pairs (bigrams before joining) and layout marks of a text."""
+    tokens = word_tokens(text)[:max_tokens]
+    return set(tokens), set(itertools.pairwise(tokens)), layout_marks(text)
+
+
 def feature_families(text: str, max_tokens: int = MAX_TOKENS) -> dict[str, set[str]]:
     """The model's whole input: word unigrams, word bigrams and layout marks."""
-    tokens = word_tokens(text)[:max_tokens]
-    return {"unigram": set(tokens),
-            "bigram": {" ".join(pair) for pair in itertools.pairwise(tokens)},
-            "layout": layout_marks(text)}
+    unigrams, pairs, layout = _terms(text, max_tokens)
+    return {"unigram": unigrams, "bigram": {" ".join(pair) for pair in pairs}, "layout": layout}
 
 
 def features(text: str) -> set[str]:
@@ -150,10 +155,7 @@ class PromptClassifier:
         Heads are few and a prompt has few features, so everything but the weight
         lookup is plain Python: numpy's per-call overhead dwarfs three-element sums.
         """
-        tokens = word_tokens(text)[:MAX_TOKENS]
-        unigrams = set(tokens)
-        pairs = set(itertools.pairwise(tokens))
-        layout = layout_marks(text)
+        unigrams, pairs, layout = _terms(text)
         sizes = len(unigrams), len(pairs), len(layout)  # in FAMILIES order
         counts = [sizes[0] * a + sizes[1] * b + sizes[2] * c for a, b, c in self._columns]
         if not any(counts):
