@@ -76,7 +76,7 @@ class Layout:
             groups.append((name, *_CUTS[op], tuple(m[0] for m in members),
                            tuple(m[1] for m in members)))
         return cls(rules, tuple(always), tuple(rules[i] for i in always), tuple(groups),
-                   shadowed(flat))
+                   places.inner)
 
     def candidates(self, flat: Flat) -> Sequence[Rule]:
         """The rules that may match ``flat`` (an Event with this layout's field names)."""
@@ -112,8 +112,8 @@ class _Places:
     def __init__(self, flat: Flat) -> None:
         self.flat = flat
         self.paths = Counter(name.lstrip("@") for name in flat)
-        self.inner = {path.rsplit(".", i)[0] for path in self.paths
-                      for i in range(1, path.count(".") + 1)}
+        # The maps above fields (and ``@`` fields' own places, which are paths too).
+        self.inner = shadowed(flat)
 
     def _above(self, name: str) -> bool:
         """Whether a field sits at a proper prefix of ``name`` (``y`` for ``y.z``)."""
