@@ -16,9 +16,8 @@ full ``verify_log`` and one inclusion proof over the largest log of each store.
 ``cpu us`` is the process's CPU time per append, every thread included (the WAL copy
 runs on the log's writer thread). The default record is a small one with ordered ids;
 a gateway's records are about 3.6 kB: pass one with ``--record``, either a record or a
-stored entry (its ``record`` is used). Its copies get random ids, the worst case for
-the decision_id index (each lands on a random page); the gateway's own ids begin with
-the time, so its appends cost less than this measures.
+stored entry (its ``record`` is used). Its copies get fresh ids made as the gateway
+makes them (``event_id``: time first, so the decision_id index grows at its end).
 
 PostgreSQL rows are skipped, with a note, when the server is unreachable. The tables
 are created under a fresh prefix and dropped afterwards.
@@ -43,13 +42,14 @@ import orjson
 
 from atlasgate.audit import AuditSettings, DecisionLog, open_log_reader, open_reader, verify_log
 from atlasgate.audit.proof import build_inclusion_proof
+from atlasgate.gateway.normalize import event_id
 
 _TEMPLATE: dict[str, object] | None = None
 
 
 def sample_record(i: int) -> dict[str, object]:
     if _TEMPLATE is not None:
-        return {**_TEMPLATE, "decision_id": uuid.uuid4().hex}  # random: the index's worst case
+        return {**_TEMPLATE, "decision_id": event_id(time.time())}
     return {
         "decision_id": f"01HX{i:020d}",
         "action": "ALLOW" if i % 10 else "BLOCK",
