@@ -18,6 +18,7 @@ from atlasgate.policy.index import Layout
 from atlasgate.policy.load import load_policy_file
 from atlasgate.policy.rules import Rule, compile_condition
 from atlasgate.policy.subset import compile_subset, guard_of, names_read
+from cel_strategies import boolean_conditions
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RULES = tuple(rule for path in sorted((ROOT / "src/atlasgate/policy/defaults").glob("*.yaml"))
@@ -128,16 +129,10 @@ relations = st.one_of(
     fields,
     st.sampled_from(["size(x) > 0", "x.size() > 1", "has(y.z)"]),  # beyond the subset: CEL alone
 )
-conditions = st.recursive(
-    relations,
-    lambda inner: st.one_of(
-        st.builds(lambda a: f"!({a})", inner),
-        st.builds(lambda a, b: f"({a}) && ({b})", inner, inner),
-        st.builds(lambda a, b: f"({a}) || ({b})", inner, inner),
-        st.builds(lambda g, a: f"{g} && ({a})", guards, inner),
-        st.builds(lambda a, g: f"({a}) && {g}", inner, guards),
-    ),
-    max_leaves=4,
+conditions = boolean_conditions(
+    relations, 4,
+    lambda inner: st.builds(lambda g, a: f"{g} && ({a})", guards, inner),
+    lambda inner: st.builds(lambda a, g: f"({a}) && {g}", inner, guards),
 )
 rule_sets = st.lists(
     st.tuples(conditions, st.sampled_from(list(Action)), st.sampled_from(list(Severity)),

@@ -19,6 +19,7 @@ from atlasgate.policy.engine import PolicySet
 from atlasgate.policy.load import load_policy_file
 from atlasgate.policy.rules import Rule, compile_condition
 from atlasgate.policy.subset import ABSENT, Fallback, compile_subset, names_read, shadowed
+from cel_strategies import boolean_conditions
 
 FIELDS = ("x", "y", "y.z", "y.w", "q.r.s", "@t")  # "y" also names the map of y.z and y.w
 NAMES = ("x", "y", "y.z", "y.w", "q.r", "q.r.s", "t")  # "t" is how CEL reads "@t"
@@ -82,15 +83,7 @@ relations = st.one_of(
     fields,
     literals,
 )
-conditions = st.recursive(
-    relations,
-    lambda inner: st.one_of(
-        st.builds(lambda a: f"!({a})", inner),
-        st.builds(lambda a, b: f"({a}) && ({b})", inner, inner),
-        st.builds(lambda a, b: f"({a}) || ({b})", inner, inner),
-    ),
-    max_leaves=5,
-)
+conditions = boolean_conditions(relations, 5)
 def _unambiguous(flat: dict[str, Any]) -> bool:
     """No field is also the map of another (``y`` and ``y.z``): nesting would pick one."""
     return not any(other.startswith(name + ".") for name in flat for other in flat)
