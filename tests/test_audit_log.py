@@ -492,3 +492,25 @@ async def test_a_full_disk_fails_the_appends_it_refuses_and_the_log_carries_on_w
         assert receipt.seq == 1
     assert [d for _, d, _, _ in rows(settings.path)] == ["d0", "d4"]
     assert check_log(settings).ok
+
+
+async def test_a_stalled_wal_pass_holds_commits_only_for_commit_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atlasgate.audit import log as log_module
+
+    monkeypatch.setattr(log_module, "WAL_EVERY", 10)
+    settings = make_settings(tmp_path, commit_timeout=0.2)
+    log = await DecisionLog.open(settings)
+    try:
+        for i in range(10):
+            await log.append(record(i))  # the background pass starts and finishes
+        await asyncio.sleep(0.3)
+        hang_once(log, "checkpoint_wal", 3.0)  # the catch-up pass, which commits wait for
+        started = time.monotonic()
+        for i in range(10, 13):
+            await log.append(record(i))
+        assert time.monotonic() - started < 2.0
+    finally:
+        await log.close()
+    assert check_log(settings).entries == 13

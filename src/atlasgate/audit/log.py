@@ -156,7 +156,15 @@ class DecisionLog:
         assert self._loop is not None
         if self._wal_catch_up:
             self._wal_catch_up = False
-            await self._loop.run_in_executor(self._executor, self._checkpoint_wal)
+            # Commits wait for this pass, so a stalled disk may hold them only for
+            # commit_timeout; the pass then goes on beside them, as the first one did.
+            self._wal_task = self._loop.run_in_executor(self._executor, self._checkpoint_wal)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._wal_task),
+                                       self.settings.commit_timeout)
+            except TimeoutError:
+                logger.warning("moving the WAL into the database file takes longer than "
+                               "%gs; commits go on beside it", self.settings.commit_timeout)
             return
         if writer.size - self._wal_size < WAL_EVERY:
             return

@@ -72,7 +72,8 @@ class AuditSettings(BaseModel):
         gt=0,
         description="Seconds a commit or checkpoint on the writer thread (sync: full, "
         "PostgreSQL) may take before the decisions waiting on it fail and fail_mode "
-        "applies. sync: normal commits on the event loop and is not bounded by it.",
+        "applies. sync: normal commits on the event loop and is not bounded by it, but a "
+        "pass moving the WAL into the database file holds its commits at most this long.",
     )
     include_content: bool = Field(
         default=False,
