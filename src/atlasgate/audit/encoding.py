@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from atlasgate.audit.errors import EncodingError, MalformedEntryError
+from atlasgate.clock import utc_second
 
 GENESIS_PREV = "0" * 64
 """The ``prev`` of entry 0: there is no earlier entry to chain to."""
@@ -138,19 +138,7 @@ def decode_entry(data: bytes) -> LogEntry:
     return LogEntry(seq=seq, prev=prev, logged_at=logged_at, record=record)
 
 
-_last_second: tuple[int, str] = (-1, "")
-
-
 def format_timestamp(ns: int) -> str:
-    """RFC 3339 UTC with microseconds: sortable as text and exact to reproduce.
-
-    Every batch is stamped, and building a datetime for it cost more than the rest of
-    a small batch's assembly, so the text up to the second is kept for the next call.
-    """
-    global _last_second
+    """RFC 3339 UTC with microseconds: sortable as text and exact to reproduce."""
     seconds, rest = divmod(ns, 1_000_000_000)
-    cached, prefix = _last_second
-    if seconds != cached:
-        prefix = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        _last_second = (seconds, prefix)
-    return f"{prefix}.{rest // 1000:06d}Z"
+    return f"{utc_second(seconds)}.{rest // 1000:06d}Z"

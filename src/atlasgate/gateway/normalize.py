@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from atlasgate import event as ev
 from atlasgate.auth import Identity
+from atlasgate.clock import iso_millis
 from atlasgate.event import Event
 from atlasgate.gateway.http import BadRequest, Scope, header
 
@@ -28,7 +28,7 @@ def base_event(scope: Scope, identity: Identity | None, method: str, model: str 
     now = time.time()
     client = scope.get("client")
     fields: dict[str, Any] = {
-        ev.TIMESTAMP: datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
+        ev.TIMESTAMP: iso_millis(now),
         ev.EVENT_ID: event_id(now),
         ev.EVENT_KIND: "request",
         ev.CLIENT_IP: client[0] if client else None,
