@@ -293,3 +293,49 @@ def test_tail_follow_prints_entries_as_the_gateway_writes_them(logged: AuditSett
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_checkpoint_saved_outside_catches_a_tail_cut_with_its_checkpoints(
+        logged: AuditSettings, tmp_path: Path) -> None:
+    saved = tmp_path / "witness" / "latest.note"
+    saved.parent.mkdir()
+    result = run(logged, "checkpoint", "-o", str(saved), *key_args(logged))
+    assert result.exit_code == 0, result.output
+    assert f"checkpoint of {COUNT} entries" in result.output
+    printed = run(logged, "checkpoint", *key_args(logged)).output
+    assert printed == saved.read_text(encoding="utf-8")
+    assert parse_note(printed)[0].tree_size == COUNT
+
+    ok = run(logged, "verify", "--checkpoint", str(saved), *key_args(logged))
+    assert ok.exit_code == 0, ok.output
+    assert "1 checkpoints and 1 witnessed" in ok.output
+    assert "2 of 2 checkpoints verified" in ok.output
+
+    with sqlite3.connect(logged.path) as db:
+        db.execute("DROP TRIGGER entries_no_delete")
+        db.execute("DROP TRIGGER checkpoints_no_delete")
+        db.execute("DELETE FROM entries WHERE seq >= 20")
+        db.execute("DELETE FROM checkpoints")
+    assert run(logged, "verify", *key_args(logged)).exit_code == 0  # alone, it looks whole
+    cut = run(logged, "verify", "--checkpoint", str(saved), "--json", *key_args(logged))
+    assert cut.exit_code == 1
+    report = json.loads(cut.output)
+    assert report["first_bad_entry"]["kind"] == "truncated"
+    assert report["first_bad_entry"]["seq"] == 20
+    assert report["bad_checkpoints"][0]["witness"] == str(saved)
+
+
+def test_checkpoint_of_a_log_without_one_or_with_a_forged_one_is_refused(
+        logged: AuditSettings, tmp_path: Path) -> None:
+    other = tmp_path / "other.pem"
+    other.write_text(public_key_pem(Ed25519PrivateKey.generate().public_key()))
+    forged = run(logged, "checkpoint", "--public-key", str(other))
+    assert forged.exit_code == 1
+    assert "does not verify" in forged.output
+
+    with sqlite3.connect(logged.path) as db:
+        db.execute("DROP TRIGGER checkpoints_no_delete")
+        db.execute("DELETE FROM checkpoints")
+    empty = run(logged, "checkpoint", *key_args(logged))
+    assert empty.exit_code == 2
+    assert "no signed checkpoint yet" in empty.output

@@ -379,3 +379,75 @@ def test_values_of_the_wrong_type_are_reported_not_crashed_on(log_files: AuditSe
     problem = verify(log_files).first_bad_entry
     assert problem is not None
     assert (problem.seq, problem.decision_id, problem.kind) == (8, "d8", "modified")
+
+
+# --- witnessed checkpoints: kept outside the log ------------------------------------------
+
+
+def latest_note(settings: AuditSettings) -> str:
+    with open_reader(settings.path) as reader:
+        latest = reader.latest_checkpoint()
+    assert latest is not None
+    return latest.note
+
+
+def verify_with(settings: AuditSettings, *notes: str) -> VerificationReport:
+    from atlasgate.audit.verify import Witness
+
+    with open_reader(settings.path) as reader:
+        return verify_log(reader, load_public_key(settings.signing_key),
+                          witnesses=[Witness(f"saved-{i}.note", n) for i, n in enumerate(notes)])
+
+
+def test_a_witnessed_checkpoint_of_an_untouched_log_verifies(log_files: AuditSettings) -> None:
+    report = verify_with(log_files, latest_note(log_files))
+    assert report.ok
+    assert (report.checkpoints, report.witnessed, report.verified_checkpoints) == (4, 1, 5)
+
+
+def test_a_tail_cut_together_with_its_checkpoints_is_caught_only_by_a_witness(
+        log_files: AuditSettings) -> None:
+    saved = latest_note(log_files)  # covers all 40 entries
+    tamper(log_files, ("DELETE FROM entries WHERE seq >= 25", ()),
+           ("DELETE FROM checkpoints WHERE tree_size > 20", ()))
+    assert verify(log_files).ok  # the log alone is a consistent, shorter log
+    report = verify_with(log_files, saved)
+    problem = report.first_bad_entry
+    assert problem is not None
+    assert (problem.seq, problem.kind) == (25, "truncated")
+    assert "covers 40" in problem.detail
+    assert [(p.witness, p.tree_size, p.kind) for p in report.bad_checkpoints] == [
+        ("saved-0.note", 40, "beyond-log")]
+    assert "witnessed checkpoint saved-0.note (size 40" in str(report.bad_checkpoints[0])
+
+
+def test_history_rewritten_with_its_checkpoints_removed_fails_against_a_witness(
+        log_files: AuditSettings) -> None:
+    saved = latest_note(log_files)
+    tamper(log_files, ("DELETE FROM checkpoints", ()))
+    # Rewrite entry 5 and rebuild every later hash, as an attacker with the database could.
+    with sqlite3.connect(log_files.path) as db:
+        rows = db.execute("SELECT seq, entry FROM entries ORDER BY seq").fetchall()
+        prev = b"\x00" * 32
+        for seq, data in rows:
+            entry = orjson.loads(data)
+            if seq == 5:
+                entry["record"]["action"] = "BLOCK"
+            entry["prev"] = prev.hex() if seq else entry["prev"]
+            raw = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
+            prev = leaf_hash(raw)
+            db.execute("UPDATE entries SET entry = ?, leaf_hash = ? WHERE seq = ?", (raw, prev, seq))
+    assert verify(log_files).ok
+    report = verify_with(log_files, saved)
+    assert not report.ok
+    assert [(p.tree_size, p.kind) for p in report.bad_checkpoints] == [(40, "root-mismatch")]
+
+
+def test_a_witness_signed_by_another_key_or_garbled_is_reported_with_its_source(
+        log_files: AuditSettings) -> None:
+    other = Ed25519PrivateKey.generate()
+    checkpoint, _, _ = parse_note(latest_note(log_files))
+    report = verify_with(log_files, sign_checkpoint(checkpoint, other), "not a checkpoint\n")
+    assert not report.ok
+    assert [(p.witness, p.kind) for p in report.bad_checkpoints] == [
+        ("saved-0.note", "unknown-key"), ("saved-1.note", "malformed")]

@@ -5,13 +5,16 @@ from the entry bytes and compared with what the entries and the signed checkpoin
 committed to. The report names the first entry that was modified, deleted, reordered
 or truncated, and every checkpoint whose signature or root does not match.
 
-What no verifier can see: entries removed from the end of the log after the last
-signed checkpoint, which is why the log checkpoints periodically and on shutdown.
+What no verifier can see from the database alone: entries removed from the end of the
+log together with the checkpoints that covered them. A checkpoint kept elsewhere (a
+*witnessed* checkpoint, saved with ``atlasgate audit checkpoint``) closes that gap: the
+log must still hold everything it signed, with the same root.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,7 +31,7 @@ from atlasgate.audit.errors import (
 from atlasgate.audit.merkle import EMPTY_ROOT, CompactRange, leaf_hash
 from atlasgate.audit.proof import ProofResult, verify_proof
 from atlasgate.audit.reader import LogReader
-from atlasgate.audit.store import StoredCheckpoint, StoredEntry
+from atlasgate.audit.store import StoredEntry
 from atlasgate.audit.writer import GENESIS_LEAF
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "EntryProblem",
     "ProofResult",
     "VerificationReport",
+    "Witness",
     "verify_log",
     "verify_proof",
 ]
@@ -71,16 +75,28 @@ class CheckpointProblem:
     timestamp: str | None
     kind: CheckpointProblemKind
     detail: str
+    witness: str | None = None  # where a witnessed checkpoint came from; None: the log's own
 
     def __str__(self) -> str:
         size = f" (size {self.tree_size}" + (f", {self.timestamp})" if self.timestamp else ")")
-        return f"checkpoint #{self.checkpoint_id}{size}: {self.kind}: {self.detail}"
+        which = (f"witnessed checkpoint {self.witness}" if self.witness
+                 else f"checkpoint #{self.checkpoint_id}")
+        return f"{which}{size}: {self.kind}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class Witness:
+    """A signed checkpoint kept outside the log: its note text and where it came from."""
+
+    source: str
+    note: str
 
 
 @dataclass
 class VerificationReport:
     entries: int = 0
     checkpoints: int = 0
+    witnessed: int = 0
     verified_checkpoints: int = 0
     root: bytes = EMPTY_ROOT
     latest_verified: Checkpoint | None = None
@@ -104,6 +120,7 @@ class VerificationReport:
             "entries": self.entries,
             "root": self.root.hex(),
             "checkpoints": self.checkpoints,
+            "witnessed_checkpoints": self.witnessed,
             "verified_checkpoints": self.verified_checkpoints,
             "latest_verified_checkpoint": None
             if latest is None
@@ -124,6 +141,7 @@ class VerificationReport:
             "bad_checkpoints": [
                 {
                     "id": p.checkpoint_id,
+                    "witness": p.witness,
                     "tree_size": p.tree_size,
                     "timestamp": p.timestamp,
                     "kind": p.kind,
@@ -134,37 +152,48 @@ class VerificationReport:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _Signed:
+    """A checkpoint to check: a row of the log's own table, or a witness (id 0, no row size)."""
+
+    id: int
+    tree_size: int | None
+    note: str
+    witness: str | None = None
+
+    def problem(self, kind: CheckpointProblemKind, detail: str, size: int | None = None,
+                timestamp: str | None = None) -> CheckpointProblem:
+        return CheckpointProblem(self.id, self.tree_size if size is None else size, timestamp,
+                                 kind, detail, self.witness)
+
+
 def _open_checkpoints(
-    stored: list[StoredCheckpoint],
+    signed: list[_Signed],
     public_key: Ed25519PublicKey,
     origin: str | None,
     report: VerificationReport,
-) -> dict[int, list[tuple[StoredCheckpoint, Checkpoint]]]:
-    by_size: dict[int, list[tuple[StoredCheckpoint, Checkpoint]]] = {}
-    for row in stored:
-
-        def bad(kind: CheckpointProblemKind, detail: str, row: StoredCheckpoint = row) -> None:
-            report.bad_checkpoints.append(CheckpointProblem(row.id, row.tree_size, None, kind, detail))
-
+) -> dict[int, list[tuple[_Signed, Checkpoint]]]:
+    by_size: dict[int, list[tuple[_Signed, Checkpoint]]] = {}
+    for row in signed:
         try:
             checkpoint = open_checkpoint(row.note, public_key)
         except MalformedCheckpointError as exc:
-            bad("malformed", str(exc))
+            report.bad_checkpoints.append(row.problem("malformed", str(exc)))
             continue
         except UnknownKeyError as exc:
-            bad("unknown-key", str(exc))
+            report.bad_checkpoints.append(row.problem("unknown-key", str(exc)))
             continue
         except SignatureError as exc:
-            bad("bad-signature", str(exc))
+            report.bad_checkpoints.append(row.problem("bad-signature", str(exc)))
             continue
         if origin is not None and checkpoint.origin != origin:
-            bad("origin", f"checkpoint is for log {checkpoint.origin!r}, not {origin!r}")
+            report.bad_checkpoints.append(row.problem(
+                "origin", f"checkpoint is for log {checkpoint.origin!r}, not {origin!r}"))
             continue
-        if checkpoint.tree_size != row.tree_size:
-            bad(
+        if row.tree_size is not None and checkpoint.tree_size != row.tree_size:
+            report.bad_checkpoints.append(row.problem(
                 "row-mismatch",
-                f"stored size {row.tree_size} disagrees with the signed size {checkpoint.tree_size}",
-            )
+                f"stored size {row.tree_size} disagrees with the signed size {checkpoint.tree_size}"))
             continue
         by_size.setdefault(checkpoint.tree_size, []).append((row, checkpoint))
     return by_size
@@ -263,13 +292,21 @@ class _EntryChecker:
 
 
 def verify_log(
-    reader: LogReader, public_key: Ed25519PublicKey, *, origin: str | None = None
+    reader: LogReader, public_key: Ed25519PublicKey, *, origin: str | None = None,
+    witnesses: Sequence[Witness] = (),
 ) -> VerificationReport:
-    """Recompute the whole log and check it against every signed checkpoint."""
+    """Recompute the whole log and check it against every signed checkpoint.
+
+    ``witnesses`` are checkpoints kept outside the log; they are held to the same test
+    as its own, so a log cut back together with its checkpoints still fails.
+    """
     report = VerificationReport()
-    stored_checkpoints = reader.checkpoints()
-    report.checkpoints = len(stored_checkpoints)
-    by_size = _open_checkpoints(stored_checkpoints, public_key, origin, report)
+    stored = reader.checkpoints()
+    report.checkpoints = len(stored)
+    report.witnessed = len(witnesses)
+    signed = [_Signed(row.id, row.tree_size, row.note) for row in stored]
+    signed += [_Signed(0, None, w.note, w.source) for w in witnesses]
+    by_size = _open_checkpoints(signed, public_key, origin, report)
 
     tree = CompactRange()
     checker = _EntryChecker()
@@ -285,16 +322,11 @@ def verify_log(
                 if latest is None or checkpoint.tree_size >= latest.tree_size:
                     report.latest_verified = checkpoint
             else:
-                report.bad_checkpoints.append(
-                    CheckpointProblem(
-                        row.id,
-                        size,
-                        checkpoint.timestamp,
-                        "root-mismatch",
-                        f"the stored entries 0..{size - 1} hash to {root.hex()[:16]}…, "
-                        f"but the checkpoint signed {checkpoint.root.hex()[:16]}…",
-                    )
-                )
+                report.bad_checkpoints.append(row.problem(
+                    "root-mismatch",
+                    f"the stored entries 0..{size - 1} hash to {root.hex()[:16]}…, "
+                    f"but the checkpoint signed {checkpoint.root.hex()[:16]}…",
+                    size, checkpoint.timestamp))
 
     compare(0)
     position = 0
@@ -311,16 +343,10 @@ def verify_log(
 
     beyond = sorted(size for size in by_size if size > position)
     for size in beyond:
-        for stored, checkpoint in by_size[size]:
-            report.bad_checkpoints.append(
-                CheckpointProblem(
-                    stored.id,
-                    size,
-                    checkpoint.timestamp,
-                    "beyond-log",
-                    f"signed for {size} entries but the log holds {position}",
-                )
-            )
+        for row, checkpoint in by_size[size]:
+            report.bad_checkpoints.append(row.problem(
+                "beyond-log", f"signed for {size} entries but the log holds {position}",
+                size, checkpoint.timestamp))
     first = checker.problem
     if first is None and beyond:
         latest = by_size[beyond[-1]][0][1]
@@ -348,5 +374,5 @@ def verify_log(
                 f"they no longer match the checkpoint of size {end}",
             )
     report.first_bad_entry = first
-    report.bad_checkpoints.sort(key=lambda p: p.checkpoint_id)
+    report.bad_checkpoints.sort(key=lambda p: (p.witness is not None, p.checkpoint_id))
     return report

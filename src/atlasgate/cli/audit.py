@@ -228,7 +228,8 @@ def _print_report(report: Any, db: str, fingerprint: str, out: TextIO) -> None:
     def say(text: str = "") -> None:
         click.echo(text, file=out)
 
-    say(f"decision log {db}: {report.entries} entries, {report.checkpoints} checkpoints")
+    witnessed = f" and {report.witnessed} witnessed" if report.witnessed else ""
+    say(f"decision log {db}: {report.entries} entries, {report.checkpoints} checkpoints{witnessed}")
     say(f"trusted key  {fingerprint}")
     say(f"tree root    {report.root.hex()}")
     if report.ok:
@@ -238,7 +239,7 @@ def _print_report(report: Any, db: str, fingerprint: str, out: TextIO) -> None:
         else:
             say(
                 f"OK: hash chain and tree intact; {report.verified_checkpoints} of "
-                f"{report.checkpoints} checkpoints verified; the latest covers "
+                f"{report.checkpoints + report.witnessed} checkpoints verified; the latest covers "
                 f"{latest.tree_size} entries (signed {latest.timestamp})"
             )
         if report.uncovered:
@@ -258,26 +259,38 @@ def _print_report(report: Any, db: str, fingerprint: str, out: TextIO) -> None:
     "--origin",
     help="Require checkpoints to name this log (default: audit.origin with --config, else any).",
 )
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A signed checkpoint kept outside the log (saved with `atlasgate audit checkpoint`); "
+    "the log must still match it. Repeatable.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_pass_context
 @_errors_as_exit
 def verify(
-    obj: _Context, public_key: Path | None, key: Path | None, origin: str | None, as_json: bool
+    obj: _Context, public_key: Path | None, key: Path | None, origin: str | None,
+    checkpoints: tuple[Path, ...], as_json: bool,
 ) -> None:
     """Recompute the log and check every signed checkpoint.
 
     Re-hashes every entry, the hash chain and the Merkle root at each checkpoint, checks
     every signature, and names the first entry that was modified, deleted, reordered or
-    truncated. Exit 0 when intact, 1 when not.
+    truncated. Checkpoints saved elsewhere (--checkpoint) also catch a log cut back
+    together with its own checkpoints. Exit 0 when intact, 1 when not.
     """
     from atlasgate.audit.checkpoint import public_key_fingerprint
-    from atlasgate.audit.verify import verify_log
+    from atlasgate.audit.verify import Witness, verify_log
 
     trusted = obj.public_key(public_key, key)
     if origin is None and obj.config is not None:
         origin = obj.settings.origin
+    witnesses = [Witness(str(path), path.read_text(encoding="utf-8", errors="replace"))
+                 for path in checkpoints]
     with obj.reader() as reader:
-        report = verify_log(reader, trusted, origin=origin)
+        report = verify_log(reader, trusted, origin=origin, witnesses=witnesses)
     if as_json:
         body = report.as_dict() | {"db": obj.location, "key": public_key_fingerprint(trusted)}
         click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
@@ -285,6 +298,41 @@ def verify(
         _print_report(report, obj.location, public_key_fingerprint(trusted), sys.stdout)
     if not report.ok:
         sys.exit(1)
+
+
+@audit.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
+@_public_key_option
+@_key_option
+@_pass_context
+@_errors_as_exit
+def checkpoint(obj: _Context, output: Path | None, public_key: Path | None, key: Path | None) -> None:
+    """Print the latest signed checkpoint, to keep somewhere the gateway cannot write.
+
+    A checkpoint kept elsewhere is a witness: `verify --checkpoint FILE` later proves
+    the log still holds everything it signed, even if the log's own checkpoints were
+    removed with the entries they covered. Its signature is checked before it is printed.
+    """
+    from atlasgate.audit.checkpoint import open_checkpoint
+    from atlasgate.audit.errors import CheckpointError
+
+    trusted = obj.public_key(public_key, key)
+    with obj.reader() as reader:
+        latest = reader.latest_checkpoint()
+    if latest is None:
+        raise UsageFailure(f"{obj.location} has no signed checkpoint yet")
+    try:
+        signed = open_checkpoint(latest.note, trusted)
+    except CheckpointError as exc:
+        click.echo(f"FAILED: the latest checkpoint in {obj.location} does not verify: {exc}",
+                   err=True)
+        sys.exit(1)
+    if output is None:
+        click.echo(latest.note, nl=False)
+    else:
+        output.write_text(latest.note, encoding="utf-8")
+        click.echo(f"wrote the checkpoint of {signed.tree_size} entries "
+                   f"(signed {signed.timestamp}) to {output}", err=True)
 
 
 @audit.command()
