@@ -83,13 +83,22 @@ class Point:
         (datetime.datetime(2026, 1, 1), "datetime"),
         (Point(1), "Point"),
         ({1: "integer key"}, "str"),
-        (2**64, "Integer"),
         (b"raw bytes", "bytes"),
     ],
 )
 def test_values_without_a_canonical_form_raise_encoding_error(value: object, fragment: str) -> None:
     with pytest.raises(EncodingError, match=fragment):
         encode_record({"decision_id": "x", "value": value})
+
+
+def test_integers_beyond_64_bits_are_logged_as_their_decimal_text() -> None:
+    """A count a caller can inflate must never make its decisions unloggable."""
+    record = {"decision_id": "x", "count": 2**64, "window": [-(2**63) - 1, 7, True],
+              "nested": {"max": 2**64 - 1, "min": -(2**63)}}
+    decoded = orjson.loads(encode_record(record)[1])
+    assert decoded["count"] == str(2**64)
+    assert decoded["window"] == [str(-(2**63) - 1), 7, True]
+    assert decoded["nested"] == {"max": 2**64 - 1, "min": -(2**63)}
 
 
 def test_enums_are_encoded_by_value_so_records_should_carry_names() -> None:

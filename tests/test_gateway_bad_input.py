@@ -47,6 +47,15 @@ def test_messages_must_be_a_list_of_roles(gateway: RunningGateway) -> None:
     assert reply.json()["error"]["param"] == "messages[0]"
 
 
+def test_tool_calls_that_are_not_an_array_are_400_and_logged(gateway: RunningGateway) -> None:
+    for calls in (5, True, "call", {"id": "x"}):
+        reply = http("POST", gateway.url + CHAT, orjson.dumps({"model": "sample-chat", "messages": [
+            {"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": calls}]}))
+        assert reply.status == 400, calls
+        assert reply.json()["error"]["param"] == "messages[1].tool_calls"
+        assert gateway.entries[-1]["outcome"]["error"] == "invalid_request"
+
+
 def test_oversized_body_is_refused_before_it_is_read(make_gateway) -> None:  # type: ignore[no-untyped-def]
     gw = make_gateway(limits={"max_body_bytes": 1000})
     port = int(gw.url.rsplit(":", 1)[1])

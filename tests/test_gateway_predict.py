@@ -59,6 +59,38 @@ def test_missing_instances_is_400_with_reason(gateway: RunningGateway) -> None:
     assert "instances" in reply.json()["error"]
 
 
+def infer_v2(gw: RunningGateway, tensor: dict) -> tuple[int, dict]:  # type: ignore[type-arg]
+    reply = http("POST", f"{gw.url}/v2/models/sample-digits/infer",
+                 orjson.dumps({"inputs": [{"name": "input-0", "datatype": "FP32", **tensor}]}))
+    return reply.status, reply.json()
+
+
+def test_a_v2_shape_that_does_not_describe_its_data_is_refused_and_logged(
+        gateway: RunningGateway) -> None:
+    for tensor, reason in [
+        ({"shape": [1, 2**32, 2**32], "data": [0] * 64}, "declares 18446744073709551616 elements"),
+        ({"shape": [2**63, 64], "data": [0] * 64}, "at most"),
+        ({"shape": [True, 64], "data": [0] * 64}, "non-negative integers"),
+        ({"shape": [-1, 64], "data": [0] * 64}, "non-negative integers"),
+        ({"shape": [2, 64], "data": [0] * 64}, "holds 64 values but inputs[0].shape declares 128"),
+        ({"shape": [3, 64], "data": [[0] * 64] * 2}, "holds 2 rows"),
+    ]:
+        status, body = infer_v2(gateway, tensor)
+        assert (status, body["code"]) == (400, "invalid_request"), tensor
+        assert reason in body["error"]
+        assert gateway.entries[-1]["outcome"]["error"] == "invalid_request"
+
+
+def test_a_refused_shape_leaves_the_callers_next_requests_logged(gateway: RunningGateway,
+                                                                  samples) -> None:  # type: ignore[no-untyped-def]
+    infer_v2(gateway, {"shape": [1, 2**32, 2**32], "data": [0] * 64})
+    logged = len(gateway.entries)
+    status, _ = infer_v2(gateway, {"shape": [1, 64], "data": rows(samples)[0]})
+    assert status == 200
+    assert len(gateway.entries) == logged + 1
+    assert gateway.entries[-1]["event"]["ml.feature_count"] == 64
+
+
 def _rules(*rules: dict) -> dict:  # type: ignore[type-arg]
     return {"include_defaults": False, "rules": list(rules)}
 

@@ -84,7 +84,27 @@ def encode_record(record: Mapping[str, Any]) -> tuple[str, bytes]:
             f"{DECISION_ID_KEY} is {len(decision_id)} characters; "
             f"at most {MAX_DECISION_ID_LENGTH} are allowed"
         )
-    return decision_id, canonical(record)
+    try:
+        return decision_id, canonical(record)
+    except EncodingError as exc:
+        if "64-bit" not in str(exc):
+            raise
+    # A count a caller can drive past 64 bits must not stop its decisions being logged:
+    # such integers are kept exactly, as decimal text.
+    return decision_id, canonical(_wide_ints_as_text(record))
+
+
+_INT64 = range(-(2**63), 2**64)
+
+
+def _wide_ints_as_text(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value in _INT64 else str(value)
+    if isinstance(value, dict):
+        return {k: _wide_ints_as_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_wide_ints_as_text(v) for v in value]
+    return value
 
 
 def assemble_entry(seq: int, prev: str, logged_at: str, record_bytes: bytes) -> bytes:

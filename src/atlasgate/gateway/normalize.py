@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import Any
@@ -70,7 +71,11 @@ def chat_fields(body: dict[str, Any]) -> dict[str, Any]:
             raise BadRequest(400, f"messages[{index}] must be an object with a 'role'",
                              "invalid_request", f"messages[{index}]")
         texts.append(_text_of(message.get("content")))
-        for call in message.get("tool_calls") or ():
+        calls = message.get("tool_calls")
+        if calls is not None and not isinstance(calls, list):
+            raise BadRequest(400, f"messages[{index}].tool_calls must be an array",
+                             "invalid_request", f"messages[{index}].tool_calls")
+        for call in calls or ():
             if isinstance(call, dict) and isinstance(call.get("function"), dict):
                 arguments = call["function"].get("arguments")
                 if isinstance(arguments, str):
@@ -125,16 +130,31 @@ def predict_v1_fields(body: dict[str, Any]) -> dict[str, Any]:
     return {ev.ML_INSTANCES: len(rows), ev.ML_FEATURES: width}
 
 
+# More elements than any request body can carry (each takes at least two bytes of JSON).
+MAX_TENSOR_ELEMENTS = 2**32
+
+
 def predict_v2_fields(body: dict[str, Any]) -> dict[str, Any]:
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not inputs or not isinstance(inputs[0], dict):
         raise BadRequest(400, "'inputs' must be a non-empty array of tensors", "invalid_request",
                          "inputs")
     shape = inputs[0].get("shape")
-    if not isinstance(shape, list) or not shape or not all(isinstance(d, int) for d in shape):
-        raise BadRequest(400, "inputs[0].shape must be an array of integers", "invalid_request",
-                         "inputs")
-    width = 1
-    for dim in shape[1:]:
-        width *= dim
-    return {ev.ML_INSTANCES: shape[0], ev.ML_FEATURES: width}
+    if (not isinstance(shape, list) or not shape
+            or not all(type(d) is int and d >= 0 for d in shape)):
+        raise BadRequest(400, "inputs[0].shape must be an array of non-negative integers",
+                         "invalid_request", "inputs")
+    # The declared shape feeds counters and policies, so it must describe the data sent.
+    elements = math.prod(shape)
+    if elements > MAX_TENSOR_ELEMENTS:
+        raise BadRequest(400, f"inputs[0].shape declares {elements} elements; at most "
+                         f"{MAX_TENSOR_ELEMENTS} are accepted", "invalid_request", "inputs")
+    data = inputs[0].get("data")
+    if isinstance(data, list):
+        nested = bool(data) and isinstance(data[0], list)
+        held, declared = (len(data), shape[0]) if nested else (len(data), elements)
+        if held != declared:
+            what = "rows" if nested else "values"
+            raise BadRequest(400, f"inputs[0].data holds {held} {what} but inputs[0].shape "
+                             f"declares {declared}", "invalid_request", "inputs")
+    return {ev.ML_INSTANCES: shape[0], ev.ML_FEATURES: math.prod(shape[1:])}
