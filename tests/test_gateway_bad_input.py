@@ -117,6 +117,25 @@ def test_policy_error_fails_open_when_configured(make_gateway) -> None:  # type:
     assert "fail_mode=open" in decision["reasons"][0]
 
 
+def test_under_fail_open_a_failing_rule_does_not_switch_off_the_others(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(fail_mode="open", policy={"include_defaults": False, "rules": [
+        {"id": "broken", "condition": "llm.prompt > 5", "action": "LOG"},
+        {"id": "no-secrets", "condition": "llm.prompt.contains('launch code')", "action": "BLOCK"},
+    ]})
+    blocked = http("POST", gw.url + CHAT, orjson.dumps(
+        {"model": "sample-chat", "messages": [{"role": "user", "content": "the launch code"}]}))
+    assert blocked.status == 403
+    decision = gw.entries[-1]["decision"]
+    assert (decision["action"], decision["rule"]) == ("BLOCK", "no-secrets")
+    assert decision["failed"] == [decision["reasons"][-1]]
+    assert "rule broken" in decision["failed"][0]
+    assert "fail_mode=open" in decision["failed"][0]
+    served = http("POST", gw.url + CHAT, orjson.dumps(
+        {"model": "sample-chat", "messages": [{"role": "user", "content": "hi"}]}))
+    assert served.status == 200
+    assert gw.entries[-1]["decision"]["rule"] == "policy.error"
+
+
 def _fill_the_log_disk(gw: RunningGateway, full: bool) -> None:
     """SQLite's own size cap makes the log's next page allocation fail as a full disk does."""
     async def cap() -> None:

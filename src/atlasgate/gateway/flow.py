@@ -138,7 +138,10 @@ class Exchange:
         if phase == "response" and self.response_fields:
             event = Event({**self.event.flat(), **self.response_fields})
         try:
-            decision = policy.decide(event, phase, decision_id)
+            decision = policy.decide(event, phase, decision_id,
+                                     skip_failing=self.snapshot.config.fail_mode == "open")
+            for failure in decision.failed:
+                log.error("policy evaluation failed: %s", failure)
             if phase == "request":
                 decision = self._apply_identity_action(decision)
         except PolicyError as exc:

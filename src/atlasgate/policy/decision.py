@@ -56,9 +56,10 @@ class Decision:
     matched: tuple[str, ...] = ()
     policy_revision: str = ""
     phase: str = "request"
+    failed: tuple[str, ...] = ()  # rules skipped because their condition failed (fail_mode: open)
 
     def as_record(self) -> dict[str, Any]:
-        return {
+        record: dict[str, Any] = {
             "id": self.id,
             "action": self.action.name,
             "rule": self.rule,
@@ -69,3 +70,6 @@ class Decision:
             "policy_revision": self.policy_revision,
             "phase": self.phase,
         }
+        if self.failed:
+            record["failed"] = list(self.failed)
+        return record

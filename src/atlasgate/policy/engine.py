@@ -18,6 +18,7 @@ from typing import Any
 
 import cel
 
+from atlasgate.errors import PolicyError
 from atlasgate.event import Event
 from atlasgate.policy.constraints import combine
 from atlasgate.policy.decision import Action, Decision
@@ -99,10 +100,17 @@ class PolicySet:
                 plans[(phase, method)] = plan
         return plan
 
-    def decide(self, event: Event, phase: str = "request", decision_id: str | None = None) -> Decision:
-        """Evaluate every rule of ``phase``; raises PolicyError if a condition fails."""
+    def decide(self, event: Event, phase: str = "request", decision_id: str | None = None, *,
+               skip_failing: bool = False) -> Decision:
+        """Evaluate every rule of ``phase``; raises PolicyError if a condition fails.
+
+        With ``skip_failing`` (fail_mode: open) a failing rule is skipped and named in the
+        reasons instead, and every other rule still decides: a value that breaks one
+        condition must not switch the whole policy off.
+        """
         plan = self._plan(phase, event.get("api.method"))
         matched: list[Rule] = []
+        failed: list[str] = []
         flat = event.flat()
         cel_context: tuple[cel.Context, frozenset[str]] | None = None
         layout = plan.layout(flat) if self.indexed else None
@@ -130,12 +138,20 @@ class PolicySet:
             context, present = cel_context
             # A rule none of whose variables exist can only fail on an undefined name:
             # skip it instead of raising and catching an error per rule and request.
-            if (not rule.roots or not present.isdisjoint(rule.roots)) and rule.matches(context):
-                matched.append(rule)
+            if rule.roots and present.isdisjoint(rule.roots):
+                continue
+            try:
+                if rule.matches(context):
+                    matched.append(rule)
+            except PolicyError as exc:
+                if not skip_failing:
+                    raise
+                failed.append(f"{exc} (rule skipped, fail_mode=open)")
         did = decision_id or uuid.uuid4().hex
         if not matched:
-            return Decision(did, Action.ALLOW, None, ("no rule matched",), (),
-                            policy_revision=self.revision, phase=phase)
+            return Decision(did, Action.ALLOW, "policy.error" if failed else None,
+                            tuple(failed) or ("no rule matched",), (),
+                            policy_revision=self.revision, phase=phase, failed=tuple(failed))
         winner = max(matched, key=lambda r: (r.action, r.severity))
         techniques: list[str] = []
         for rule in matched:
@@ -145,10 +161,12 @@ class PolicySet:
             id=did,
             action=winner.action,
             rule=winner.id,
-            reasons=tuple(f"{r.id}: {r.description}" if r.description else r.id for r in matched),
+            reasons=(*(f"{r.id}: {r.description}" if r.description else r.id for r in matched),
+                     *failed),
             techniques=tuple(techniques),
             constraints=constraints,
             matched=tuple(r.id for r in matched),
             policy_revision=self.revision,
             phase=phase,
+            failed=tuple(failed),
         )
