@@ -17,6 +17,9 @@ from atlasgate.policy.decision import Action, Severity
 
 TECHNIQUE_ID = re.compile(r"^AML\.T\d{4}(\.\d{3})?$")
 KEY_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+# orjson refuses nesting deeper than this before the gateway's own depth check runs,
+# so a larger limits.max_json_depth would promise what the parser cannot deliver.
+JSON_PARSER_MAX_DEPTH = 1024
 
 
 class Section(BaseModel):
@@ -30,7 +33,16 @@ class Listen(Section):
 
 class Limits(Section):
     max_body_bytes: int = Field(default=1_048_576, gt=0)
-    max_json_depth: int = Field(default=64, gt=0, le=10_000)
+    max_json_depth: int = Field(default=64, gt=0)
+    body_timeout: Duration = 30.0
+
+    @field_validator("max_json_depth")
+    @classmethod
+    def _parser_can_honour(cls, value: int) -> int:
+        if value > JSON_PARSER_MAX_DEPTH:
+            raise ValueError(f"max_json_depth can be at most {JSON_PARSER_MAX_DEPTH}: the JSON "
+                             f"parser itself refuses deeper nesting, got {value}")
+        return value
 
 
 class KeySpec(Section):

@@ -7,17 +7,23 @@ import contextlib
 import logging
 import re
 import signal
+from typing import NoReturn
 
 from atlasgate.gateway import admin, datasets, openai, predict
 from atlasgate.gateway.errors import error_body
 from atlasgate.gateway.flow import Exchange, Rejected
-from atlasgate.gateway.http import Receive, Scope, Send, send_json
+from atlasgate.gateway.http import Message, Receive, Scope, Send, send_json
 from atlasgate.gateway.runtime import Gateway
 
 log = logging.getLogger("atlasgate")
 
-_PREDICT_V1 = re.compile(r"^/v1/models/([^/:]+):predict$")
-_MODEL_V1 = re.compile(r"^/v1/models/([^/:]+)$")
+# Model names such as "org/model" (vLLM) and "llama3:8b" (Ollama): non-empty segments
+# joined by '/', any ':' inside; KServe v1 predict is the name plus ":predict".
+_NAME_V1 = r"[^/]+(?:/[^/]+)*"
+_PREDICT_V1 = re.compile(rf"^/v1/models/({_NAME_V1}):predict$")
+_MODEL_V1 = re.compile(rf"^/v1/models/({_NAME_V1})$")
+# v2 names stay a single segment: the Open Inference Protocol puts /versions/{v} and
+# /ready after the name, which a '/' in the name would make ambiguous.
 _PREDICT_V2 = re.compile(r"^/v2/models/([^/]+)/infer$")
 _MODEL_V2 = re.compile(r"^/v2/models/([^/]+)$")
 _DATASET = re.compile(r"^/v1/datasets/([A-Za-z0-9._-]+)/batches$")
@@ -60,6 +66,8 @@ class GatewayApp:
         path: str = scope["path"]
         verb: str = scope["method"]
         protocol = "openai" if path.startswith("/v1/") and ":predict" not in path else "predict"
+        if verb == "HEAD":
+            verb, send = "GET", _without_body(send)
         try:
             await self.route(scope, receive, send, path, verb, protocol)
         except Rejected:
@@ -81,12 +89,12 @@ class GatewayApp:
         if path in openai.ROUTES:
             method, upstream_path, fields_of = openai.ROUTES[path]
             if verb != "POST":
-                return await _not_allowed(send, protocol, "POST")
+                await _not_allowed(exchange(method), "POST")
             return await openai.generate(exchange(method), upstream_path, fields_of)
         for pattern, version in ((_PREDICT_V1, "v1"), (_PREDICT_V2, "v2")):
             if m := pattern.match(path):
                 if verb != "POST":
-                    return await _not_allowed(send, "predict", "POST")
+                    await _not_allowed(exchange("predict", "predict"), "POST")
                 return await predict.predict(exchange("predict", "predict"), m.group(1), version)
         if verb == "GET":
             if path == "/v1/models":
@@ -111,10 +119,20 @@ class GatewayApp:
             if m := _REVIEW.match(path):
                 return await admin.resolve_review(exchange("admin", "admin"), m.group(1),
                                                    m.group(2))
-        await send_json(send, 404, error_body(protocol, 404, f"no route for {verb} {path}",
-                                              "not_found"))
+        await exchange("unrouted").reject(404, f"no route for {scope['method']} {path}",
+                                          "not_found", rule="input.no_route")
 
 
-async def _not_allowed(send: Send, protocol: str, allowed: str) -> None:
-    await send_json(send, 405, error_body(protocol, 405, f"method not allowed; use {allowed}",
-                                          "method_not_allowed"), [(b"allow", allowed.encode())])
+async def _not_allowed(x: Exchange, allowed: str) -> NoReturn:
+    await x.reject(405, f"method {x.scope['method']} not allowed; use {allowed}",
+                   "method_not_allowed",
+                   rule="input.method_not_allowed", headers=[(b"allow", allowed.encode())])
+
+
+def _without_body(send: Send) -> Send:
+    """HEAD is answered as GET with the same headers (Content-Length included) and no body."""
+    async def send_head(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+    return send_head
