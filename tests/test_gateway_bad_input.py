@@ -56,6 +56,24 @@ def test_tool_calls_that_are_not_an_array_are_400_and_logged(gateway: RunningGat
         assert gateway.entries[-1]["outcome"]["error"] == "invalid_request"
 
 
+def test_a_client_that_stalls_mid_body_gets_408_and_the_decision_is_logged(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(limits={"body_timeout": "300ms"})
+    port = int(gw.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer ag-test-user-key-0123456789\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+        answer = b""
+        while b"body_timeout" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert b"did not arrive within 0.3s" in answer
+    assert gw.entries[-1]["outcome"]["error"] == "body_timeout"
+
+
 def test_oversized_body_is_refused_before_it_is_read(make_gateway) -> None:  # type: ignore[no-untyped-def]
     gw = make_gateway(limits={"max_body_bytes": 1000})
     port = int(gw.url.rsplit(":", 1)[1])

@@ -32,7 +32,8 @@ async def ingest(x: Exchange, name: str) -> None:
     content_type = (header(x.scope, b"content-type") or b"").decode("latin-1")
     try:
         fmt = format_for_content_type(content_type)
-        body = await read_body(x.scope, x.receive, dataset.spec.max_batch_bytes)
+        body = await read_body(x.scope, x.receive, dataset.spec.max_batch_bytes,
+                               x.snapshot.config.limits.body_timeout)
     except DataError as exc:
         await x.reject(415, exc.reason, "unsupported_media_type", rule="input.unsupported_media_type")
     except BadRequest as exc:

@@ -94,7 +94,8 @@ class Exchange:
     async def read_json(self) -> dict[str, Any]:
         limits = self.snapshot.config.limits
         try:
-            body = await read_body(self.scope, self.receive, limits.max_body_bytes)
+            body = await read_body(self.scope, self.receive, limits.max_body_bytes,
+                                   limits.body_timeout)
             self.event[ev.API_BODY_BYTES] = len(body)
             return parse_json_object(body, limits.max_json_depth)
         except BadRequest as exc:
