@@ -26,6 +26,37 @@ def findings_record(findings: list[Finding], phase: str) -> list[dict[str, Any]]
              "techniques": list(f.techniques)} for f in findings]
 
 
+def choices_of(data: Any) -> list[dict[str, Any]]:
+    """The choices of an OpenAI body that can be read as choices.
+
+    An upstream is not trusted to be well formed: a ``choices`` that is not a list, or a
+    choice that is not an object, carries no text the gateway can read, so it adds
+    nothing here and the body is relayed as the upstream sent it.
+    """
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list):
+        return []
+    return [choice for choice in choices if isinstance(choice, dict)]
+
+
+def choice_index(value: Any) -> int:
+    """Which choice a streamed delta belongs to, read as a lenient client reads it.
+
+    OpenAI sends an int. A loosely validating client may also read ``true``, ``1.0`` or
+    ``"1"`` as choice 1, so those share choice 1's scanner and a value split across such
+    frames is still scanned as one text. What no client reads as a number (a list, an object,
+    null) counts as choice 0, as a missing index does: its text is scanned together with
+    the first choice's rather than alone in a bucket no client would join up.
+    """
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value)
+    return 0
+
+
 class ContentStage:
     """The content side of one OpenAI request (created per request)."""
 
@@ -73,7 +104,10 @@ class ContentStage:
 
     def constrain_response(self, data: dict[str, Any], findings: list[Finding],
                            redact: bool) -> tuple[dict[str, Any], bool]:
-        """Redact the answer's findings, or restore the caller's own values; (body, changed)."""
+        """Redact the answer's findings, or restore the caller's own values; (body, changed).
+
+        ``changed`` only when a text did change: an unchanged body is relayed byte for byte.
+        """
         changed = False
         if redact and findings:
             redacted = self.inspector.redact(data, findings, self.placeholders)
@@ -82,13 +116,16 @@ class ContentStage:
                 data, changed = redacted, True
         mapping = self.restore_mapping
         if mapping:
-            changed = True
-            for choice in data.get("choices") or ():
-                message = choice.get("message") if isinstance(choice, dict) else None
+            for choice in choices_of(data):
+                message = choice.get("message")
                 if isinstance(message, dict) and isinstance(message.get("content"), str):
-                    message["content"] = restore(message["content"], mapping)
-                elif isinstance(choice, dict) and isinstance(choice.get("text"), str):
-                    choice["text"] = restore(choice["text"], mapping)
+                    holder, key = message, "content"
+                else:
+                    holder, key = choice, "text"
+                text = holder.get(key)
+                if isinstance(text, str) and (restored := restore(text, mapping)) != text:
+                    holder[key] = restored
+                    changed = True
         return data, changed
 
     async def rewrite_stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -127,11 +164,11 @@ class ContentStage:
             data = orjson.loads(payload)
         except orjson.JSONDecodeError:
             return frame + b"\n\n", False
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            return frame + b"\n\n", False  # not a chunk: no text a client would show
         new: list[Finding] = []
-        for choice in data.get("choices") or ():
-            if not isinstance(choice, dict):
-                continue
-            index = choice.get("index", 0)
+        for choice in choices_of(data):
+            index = choice_index(choice.get("index", 0))
             holder = choice.get(field) if field else choice
             key = "content" if field else "text"
             if not isinstance(holder, dict):

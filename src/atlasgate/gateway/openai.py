@@ -6,6 +6,7 @@ provider; the gateway forwards with its own upstream credential, never the calle
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -13,12 +14,14 @@ import orjson
 from atlasgate import event as ev
 from atlasgate.detectors.findings import Finding
 from atlasgate.gateway import normalize
-from atlasgate.gateway.flow import Exchange
+from atlasgate.gateway.flow import Exchange, Rejected
 from atlasgate.gateway.http import send_bytes, send_json
-from atlasgate.gateway.inspection import ContentStage
+from atlasgate.gateway.inspection import ContentStage, choices_of
 from atlasgate.gateway.upstream import UpstreamError, UpstreamResponse, UpstreamStream
 from atlasgate.policy import constraints
 from atlasgate.policy.decision import Action
+
+log = logging.getLogger("atlasgate")
 
 ROUTES = {
     "/v1/chat/completions": ("chat", "/chat/completions", normalize.chat_fields),
@@ -96,7 +99,7 @@ async def finish(x: Exchange, response: UpstreamResponse, content: ContentStage 
                 await x.reject(403, "response withheld by policy: "
                                + "; ".join(response_decision.reasons), "response_blocked")
             constraint = constraints.combine([decision.constraints, response_decision.constraints])
-            changed = constraints.constrain_openai_response(data, constraint)
+            changed = _constrain_response(data, constraint)
             x.modified += changed
             rewritten = bool(changed)
             if content is not None:
@@ -110,11 +113,21 @@ async def finish(x: Exchange, response: UpstreamResponse, content: ContentStage 
                      [*_content_headers(response.headers), *x.decision_headers()])
 
 
+def _constrain_response(data: dict[str, Any], constraint: dict[str, Any]) -> list[str]:
+    """The response constraints, on a body whose ``choices`` they can walk.
+
+    ``constrain_openai_response`` iterates ``choices`` as given; a ``choices`` that is
+    not a list (an odd upstream) holds nothing it could constrain, so it is not handed over.
+    """
+    if "choices" in data and not isinstance(data["choices"], list):
+        return []
+    return constraints.constrain_openai_response(data, constraint)
+
+
 def response_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The answer's text and token counts; what cannot be read as such adds nothing."""
     texts = []
-    for choice in data.get("choices") or ():
-        if not isinstance(choice, dict):
-            continue
+    for choice in choices_of(data):
         message = choice.get("message")
         if isinstance(message, dict) and isinstance(message.get("content"), str):
             texts.append(message["content"])
@@ -125,8 +138,9 @@ def response_fields(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(usage, dict):
         for name, field in (("prompt_tokens", ev.LLM_PROMPT_TOKENS),
                             ("completion_tokens", ev.LLM_COMPLETION_TOKENS)):
-            if isinstance(usage.get(name), int):
-                fields[field] = usage[name]
+            count = usage.get(name)
+            if isinstance(count, int) and not isinstance(count, bool):
+                fields[field] = count
     return fields
 
 
@@ -143,15 +157,35 @@ async def relay_stream(x: Exchange, response: UpstreamStream, content: ContentSt
         async for chunk in chunks:
             await x.send({"type": "http.response.body", "body": chunk, "more_body": True})
     except UpstreamError as exc:
-        error = {"error": {"message": exc.message, "type": "server_error", "code": exc.code}}
-        await x.send({"type": "http.response.body", "more_body": True,
-                      "body": b"data: " + orjson.dumps(error) + b"\n\n"})
         x.event[ev.UPSTREAM_ERROR] = exc.code
-        await x.append({"kind": "stream_error", "decision_id": x.event[ev.EVENT_ID],
-                        "time": x.event[ev.TIMESTAMP], "error": exc.code, "message": exc.message})
+        await _stream_failed(x, exc.message, exc.code)
+    except Rejected as exc:
+        # fail_mode=closed and the log refused a stream decision: the stream stops, and
+        # the log that refused cannot take a stream_error entry either.
+        await _send_error(x, "the decision could not be recorded; stream stopped "
+                          "(fail_mode=closed)", str(exc))
+    except Exception:
+        # The response has started, so no status can say it; the stream must still end
+        # the way an upstream failure ends it, not be cut off unexplained.
+        log.exception("stream relay failed for decision %s", x.event[ev.EVENT_ID])
+        await _stream_failed(x, "internal gateway error while relaying the stream",
+                             "internal_error")
     finally:
         response.close()
     await x.send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _stream_failed(x: Exchange, message: str, code: str) -> None:
+    """Tell the client in an OpenAI-shaped error event, and log the failure."""
+    await _send_error(x, message, code)
+    await x.append({"kind": "stream_error", "decision_id": x.event[ev.EVENT_ID],
+                    "time": x.event[ev.TIMESTAMP], "error": code, "message": message})
+
+
+async def _send_error(x: Exchange, message: str, code: str) -> None:
+    error = {"error": {"message": message, "type": "server_error", "code": code}}
+    await x.send({"type": "http.response.body", "more_body": True,
+                  "body": b"data: " + orjson.dumps(error) + b"\n\n"})
 
 
 def _content_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

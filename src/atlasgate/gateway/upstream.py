@@ -7,11 +7,15 @@ machine it sustains an order of magnitude more requests per second than httpx.
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
+
+log = logging.getLogger("atlasgate")
 
 # What of an upstream's response headers reaches the caller. The gateway answers
 # with its own framing (length, encoding, connection), so only these describe the body.
@@ -23,7 +27,11 @@ FORWARDED_HEADERS = (
 
 
 class UpstreamError(Exception):
-    """The upstream could not be reached (502) or did not answer in time (504)."""
+    """The upstream could not be reached (502) or did not answer in time (504).
+
+    ``message`` goes to the caller, so it names the kind of failure but never the
+    upstream's address: aiohttp's own texts carry host, port and URL.
+    """
 
     def __init__(self, status: int, message: str, code: str) -> None:
         super().__init__(message)
@@ -57,7 +65,7 @@ class UpstreamStream:
             raise UpstreamError(504, "upstream stopped sending in the middle of the stream",
                                 "upstream_timeout") from None
         except aiohttp.ClientError as exc:
-            raise UpstreamError(502, f"upstream stream failed: {exc}", "upstream_error") from None
+            raise _failed(exc, "upstream stream failed") from None
 
     async def read(self) -> bytes:
         return await self.response.read()
@@ -70,6 +78,45 @@ def _forwardable(response: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
     headers = response.headers
     return [(name, value.encode("latin-1")) for name, key in FORWARDED_HEADERS
             for value in headers.getall(key, ())]
+
+
+# Most specific first: what each failure is called when told to the caller.
+_FAILURE_KINDS: tuple[tuple[type[aiohttp.ClientError], str], ...] = (
+    (aiohttp.ServerDisconnectedError, "connection closed by the upstream"),
+    (aiohttp.ClientPayloadError, "response body cut short or malformed"),
+    (aiohttp.ClientResponseError, "malformed HTTP response"),
+    (aiohttp.InvalidURL, "invalid upstream URL"),
+)
+
+
+def _failed(exc: aiohttp.ClientError, what: str) -> UpstreamError:
+    """A 502 naming the kind of failure; the full text, with addresses, stays in our log."""
+    log.warning("%s: %s", what, exc)
+    for kind, reason in _FAILURE_KINDS:
+        if isinstance(exc, kind):
+            return UpstreamError(502, f"{what}: {reason}", "upstream_error")
+    if isinstance(exc, OSError):
+        return UpstreamError(502, f"{what}: {_os_reason(exc)}", "upstream_error")
+    return UpstreamError(502, f"{what} ({type(exc).__name__})", "upstream_error")
+
+
+def _unreachable(exc: aiohttp.ClientConnectorError) -> str:
+    """Why a connection failed, e.g. "connection refused" (asyncio's text holds the address)."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return "TLS certificate verification failed"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "TLS handshake failed"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "name resolution failed"
+    return _os_reason(exc.os_error)
+
+
+def _os_reason(error: OSError) -> str:
+    """The operating system's words for an errno, which name no host, port or path."""
+    if error.errno is None or error.errno <= 0:
+        return "connection failed"
+    reason = os.strerror(error.errno)
+    return reason[:1].lower() + reason[1:]
 
 
 @functools.lru_cache(maxsize=64)
@@ -120,11 +167,15 @@ class UpstreamClient:
                 payload = await response.read()
                 return UpstreamResponse(response.status, _forwardable(response), payload,
                                         (time.perf_counter() - started) * 1000)
+        except aiohttp.ConnectionTimeoutError:
+            raise UpstreamError(504, f"upstream did not accept a connection within "
+                                f"{connect_timeout:g}s", "upstream_timeout") from None
         except TimeoutError:
             raise UpstreamError(504, f"upstream did not answer within {timeout:g}s",
                                 "upstream_timeout") from None
         except aiohttp.ClientConnectorError as exc:
-            raise UpstreamError(502, f"cannot connect to upstream: {exc.os_error or exc}",
+            log.warning("upstream unreachable: %s", exc)
+            raise UpstreamError(502, f"upstream is unreachable: {_unreachable(exc)}",
                                 "upstream_unavailable") from None
         except aiohttp.ClientError as exc:
-            raise UpstreamError(502, f"upstream failed: {exc}", "upstream_error") from None
+            raise _failed(exc, "upstream failed") from None

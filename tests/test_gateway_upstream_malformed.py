@@ -1,0 +1,216 @@
+"""An upstream that answers oddly: the caller gets what it sent, or a clear error; all is logged.
+
+Each upstream here is a scripted loopback server, so the gateway meets exactly the
+bytes under test through real HTTP, as it would in production.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from gateway_harness import LoopThread, Reply, RunningGateway, http
+from test_gateway_openai import ScriptedUpstream
+
+EMAIL = "jane.doe@example.com"
+CHAT = {"model": "sample-chat", "messages": [{"role": "user", "content": f"write to {EMAIL}"}]}
+
+# Response constraints and restored PII both walk the answer's choices.
+CONSTRAINING = {
+    "detectors": {"pii": {"restore": True}},
+    "policy": {"include_defaults": False, "rules": [
+        {"id": "redact-in", "condition": "detection.pii.count > 0",
+         "action": "CONSTRAIN", "constraint": {"redact": "findings", "drop_logprobs": True}}]},
+}
+
+ODD_BODIES = [
+    b'{"choices": 5}',
+    b'{"choices": true, "usage": {"prompt_tokens": "ten", "completion_tokens": true}}',
+    b'{"choices": [1, "two", null, [3]], "usage": 7}',
+    b'{"choices": [{"index": 0, "message": "not an object", "text": 4}]}',
+    b'{"choices": [{"index": 0, "message": {"content": {"parts": 1}}}], "usage": []}',
+    b'{"choices": {"0": {"message": {"content": "hi"}}}}',
+    b'[1, 2, 3]',
+    b'"just a string"',
+]
+
+
+@pytest.fixture
+def scripted(loop_thread: LoopThread, make_gateway: Callable[..., RunningGateway],
+             ) -> Iterator[Callable[..., RunningGateway]]:
+    """A gateway in front of an upstream that answers every request with ``raw`` bytes."""
+    upstreams: list[ScriptedUpstream] = []
+
+    def start(raw: bytes, **overrides: Any) -> RunningGateway:
+        upstream = ScriptedUpstream([(0, raw)])
+        upstreams.append(upstream)
+        url = loop_thread.run(upstream.start())
+        return make_gateway(upstreams={"openai": [{"name": "scripted", "base_url": url,
+                                                   "models": ["sample-chat"], "timeout": 5}]},
+                            **overrides)
+
+    yield start
+    for upstream in upstreams:
+        loop_thread.run(upstream.close())
+
+
+def answer(body: bytes, status: int = 200) -> bytes:
+    return (b"HTTP/1.1 %d X\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+            % (status, len(body)) + body)
+
+
+def event_stream(*frames: bytes) -> bytes:
+    """A chunked SSE answer that ends properly (the zero-length chunk)."""
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(f + b"\n\n"), f + b"\n\n") for f in frames)
+    return head + chunks + b"0\r\n\r\n"
+
+
+def post(gw: RunningGateway, **extra: Any) -> Reply:
+    return http("POST", gw.url + "/v1/chat/completions", json.dumps({**CHAT, **extra}).encode())
+
+
+def logged(gw: RunningGateway, reply: Reply) -> dict[str, Any]:
+    """The decision entry of ``reply``, found by the id the gateway returned."""
+    decision_id = reply.headers["x-atlasgate-decision-id"]
+    entries = [e for e in gw.entries if e.get("decision_id") == decision_id and "outcome" in e]
+    assert len(entries) == 1
+    return entries[0]
+
+
+# --- whole answers ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("body", ODD_BODIES)
+def test_an_odd_json_answer_is_relayed_as_sent_and_logged(scripted, body: bytes) -> None:  # type: ignore[no-untyped-def]
+    gw = scripted(answer(body), **CONSTRAINING)
+    reply = post(gw)
+    assert reply.status == 200
+    assert reply.body == body
+    entry = logged(gw, reply)
+    assert entry["outcome"]["status"] == 200
+    assert entry["outcome"]["error"] is None
+
+
+def test_odd_usage_counts_are_not_taken_as_token_counts(scripted) -> None:  # type: ignore[no-untyped-def]
+    gw = scripted(answer(b'{"choices": [], "usage": {"prompt_tokens": true, '
+                         b'"completion_tokens": "3"}}'))
+    reply = post(gw)
+    assert reply.status == 200
+    event = logged(gw, reply)["event"]
+    assert "llm.usage.prompt_tokens" not in event
+    assert "llm.usage.completion_tokens" not in event
+
+
+def test_an_odd_error_answer_keeps_its_status(scripted) -> None:  # type: ignore[no-untyped-def]
+    gw = scripted(answer(b'{"choices": 5}', status=503))
+    reply = post(gw)
+    assert (reply.status, reply.body) == (503, b'{"choices": 5}')
+    assert logged(gw, reply)["outcome"]["status"] == 503
+
+
+# --- streams ----------------------------------------------------------------------------
+
+def chunk(content: str, index: Any = 0, finish: str | None = None) -> bytes:
+    event = {"object": "chat.completion.chunk",
+             "choices": [{"index": index, "delta": {"content": content}, "finish_reason": finish}]}
+    return b"data: " + json.dumps(event).encode()
+
+
+ODD_FRAMES = [b"data: [1,2,3]", b'data: {"choices":5}', b'data: "text"', b"data: 7",
+              b'data: {"choices":{"0":{"delta":{"content":"y"}}}}']
+
+
+def test_frames_of_an_odd_shape_pass_through_and_the_stream_ends(scripted) -> None:  # type: ignore[no-untyped-def]
+    gw = scripted(event_stream(chunk("one "), *ODD_FRAMES, chunk("two", finish="stop"),
+                               b"data: [DONE]"))
+    reply = post(gw, stream=True)  # a cut-off chunked body raises IncompleteRead here
+    text = reply.body.decode()
+    assert reply.status == 200
+    for frame in ODD_FRAMES:
+        assert frame.decode() + "\n\n" in text
+    assert '"content":"one "' in text
+    assert '"content":"two"' in text
+    assert text.endswith("data: [DONE]\n\n")
+    assert '"error"' not in text
+    assert logged(gw, reply)["outcome"]["status"] == 200
+    assert not [e for e in gw.entries if e.get("kind") == "stream_error"]
+
+
+@pytest.mark.parametrize("index", [[1], {"i": 1}, None, "1", 1.0, True])
+def test_a_chunk_with_an_odd_index_is_still_scanned_and_relayed(scripted, index: Any) -> None:  # type: ignore[no-untyped-def]
+    gw = scripted(event_stream(chunk("some words ", index), chunk("and more", index, "stop"),
+                               b"data: [DONE]"))
+    reply = post(gw, stream=True, messages=[{"role": "user", "content": "hi"}])
+    text = reply.body.decode()
+    assert reply.status == 200
+    assert "some words " in text
+    assert "and more" in text
+    assert text.endswith("data: [DONE]\n\n")
+    assert logged(gw, reply)["outcome"]["status"] == 200
+    assert not [e for e in gw.entries if e.get("kind") == "stream_error"]
+
+
+def test_an_email_split_across_odd_indices_is_scanned_as_one_text(scripted) -> None:  # type: ignore[no-untyped-def]
+    redact_out = {"include_defaults": False, "rules": [
+        {"id": "redact-out", "phase": "response", "condition": "detection.pii.count > 0",
+         "action": "CONSTRAIN", "constraint": {"redact": "findings"}}]}
+    name, domain = EMAIL.split("@")
+    gw = scripted(event_stream(chunk(f"mail {name}", 1), chunk(f"@{domain} now", "1", "stop"),
+                               b"data: [DONE]"), policy=redact_out)
+    reply = post(gw, stream=True, messages=[{"role": "user", "content": "hi"}])
+    text = reply.body.decode()
+    assert reply.status == 200
+    assert domain not in text
+    assert "[EMAIL_1]" in text
+
+
+def test_a_failure_while_relaying_ends_the_stream_with_an_error_and_is_logged(
+        scripted, monkeypatch: pytest.MonkeyPatch) -> None:
+    from atlasgate.gateway.inspection import ContentStage
+
+    async def breaks_after_one(self: ContentStage, chunks: AsyncIterator[bytes],
+                               ) -> AsyncIterator[bytes]:
+        async for part in chunks:
+            yield part
+            raise RuntimeError("a stage failed unexpectedly")
+
+    monkeypatch.setattr(ContentStage, "rewrite_stream", breaks_after_one)
+    gw = scripted(event_stream(chunk("one "), chunk("two"), b"data: [DONE]"))
+    reply = post(gw, stream=True)
+    text = reply.body.decode()
+    assert reply.status == 200
+    assert '"content": "one "' in text
+    error = json.loads(text.rstrip().rsplit("data: ", 1)[1])["error"]
+    assert error["code"] == "internal_error"
+    assert "a stage failed" not in text  # the exception's text stays in the gateway's log
+    failures = [e for e in gw.entries if e.get("kind") == "stream_error"]
+    assert [(e["decision_id"], e["error"]) for e in failures] == [
+        (reply.headers["x-atlasgate-decision-id"], "internal_error")]
+
+
+# --- failures named without internals ---------------------------------------------------
+
+def test_an_unreachable_upstream_is_named_without_its_address(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(upstreams={"openai": [{"name": "dead", "base_url": "http://127.0.0.1:9/v1",
+                                             "models": ["sample-chat"]}]})
+    reply = post(gw)
+    error = reply.json()["error"]
+    assert reply.status == 502
+    assert error["code"] == "upstream_unavailable"
+    assert error["message"] == "upstream is unreachable: connection refused"
+    assert logged(gw, reply)["outcome"]["error"] == "upstream_unavailable"
+
+
+def test_an_answer_that_is_not_http_is_named_without_the_upstream_url(scripted) -> None:  # type: ignore[no-untyped-def]
+    gw = scripted(b"SURPRISE this is not HTTP\r\n\r\n")
+    reply = post(gw)
+    error = reply.json()["error"]
+    assert reply.status == 502
+    assert error["code"] == "upstream_error"
+    assert "malformed HTTP response" in error["message"]
+    assert "127.0.0.1" not in error["message"]
+    assert "/v1" not in error["message"]
+    assert logged(gw, reply)["outcome"]["error"] == "upstream_error"
