@@ -99,7 +99,7 @@ async def finish(x: Exchange, response: UpstreamResponse, content: ContentStage 
                 await x.reject(403, "response withheld by policy: "
                                + "; ".join(response_decision.reasons), "response_blocked")
             constraint = constraints.combine([decision.constraints, response_decision.constraints])
-            changed = _constrain_response(data, constraint)
+            changed = constraints.constrain_openai_response(data, constraint)
             x.modified += changed
             rewritten = bool(changed)
             if content is not None:
@@ -111,17 +111,6 @@ async def finish(x: Exchange, response: UpstreamResponse, content: ContentStage 
     await x.record(response.status, upstream_ms=response.latency_ms)
     await send_bytes(x.send, response.status, payload,
                      [*_content_headers(response.headers), *x.decision_headers()])
-
-
-def _constrain_response(data: dict[str, Any], constraint: dict[str, Any]) -> list[str]:
-    """The response constraints, on a body whose ``choices`` they can walk.
-
-    ``constrain_openai_response`` iterates ``choices`` as given; a ``choices`` that is
-    not a list (an odd upstream) holds nothing it could constrain, so it is not handed over.
-    """
-    if "choices" in data and not isinstance(data["choices"], list):
-        return []
-    return constraints.constrain_openai_response(data, constraint)
 
 
 def response_fields(data: dict[str, Any]) -> dict[str, Any]:

@@ -106,9 +106,10 @@ def constrain_openai_request(body: Body, constraint: dict[str, Any]) -> list[str
 # --- responses ---------------------------------------------------------------------------
 
 def constrain_openai_response(body: Body, constraint: dict[str, Any]) -> list[str]:
-    changed = []
-    if constraint.get("drop_logprobs"):
-        for choice in body.get("choices") or ():
+    changed: list[str] = []
+    choices = body.get("choices")
+    if constraint.get("drop_logprobs") and isinstance(choices, list):  # else nothing to drop
+        for choice in choices:
             if isinstance(choice, dict) and choice.get("logprobs") is not None:
                 choice["logprobs"] = None
                 if "dropped logprobs" not in changed:
