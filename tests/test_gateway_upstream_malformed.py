@@ -214,3 +214,35 @@ def test_an_answer_that_is_not_http_is_named_without_the_upstream_url(scripted) 
     assert "127.0.0.1" not in error["message"]
     assert "/v1" not in error["message"]
     assert logged(gw, reply)["outcome"]["error"] == "upstream_error"
+
+
+# --- answers too large to hold ------------------------------------------------------------
+
+def chunked_answer(body: bytes, piece: int = 4096) -> bytes:
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+    parts = [body[i:i + piece] for i in range(0, len(body), piece)]
+    return head + b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+
+
+BIG = json.dumps({"choices": [{"index": 0, "message": {"content": "x" * 20_000}}]}).encode()
+
+
+@pytest.mark.parametrize(("raw", "size"), [(answer(BIG), f"{len(BIG)} bytes"),
+                                           (chunked_answer(BIG), "more than 10000 bytes")])
+def test_an_answer_over_max_response_bytes_is_502_and_logged(scripted, raw: bytes,  # type: ignore[no-untyped-def]
+                                                             size: str) -> None:
+    gw = scripted(raw, limits={"max_response_bytes": 10_000})
+    reply = post(gw)
+    assert reply.status == 502
+    error = reply.json()["error"]
+    assert error["code"] == "upstream_response_too_large"
+    assert f"upstream answer of {size} exceeds limits.max_response_bytes (10000)" in error["message"]
+    assert logged(gw, reply)["outcome"]["error"] == "upstream_response_too_large"
+
+
+@pytest.mark.parametrize("raw", [answer(BIG), chunked_answer(BIG)])
+def test_an_answer_within_max_response_bytes_is_relayed_whole(scripted, raw: bytes) -> None:  # type: ignore[no-untyped-def]
+    gw = scripted(raw, limits={"max_response_bytes": len(BIG)})
+    reply = post(gw)
+    assert reply.status == 200
+    assert reply.body == BIG

@@ -35,6 +35,7 @@ class Limits(Section):
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     max_json_depth: int = Field(default=64, gt=0)
     body_timeout: Duration = 30.0
+    max_response_bytes: int = Field(default=67_108_864, gt=0)
 
     @field_validator("max_json_depth")
     @classmethod

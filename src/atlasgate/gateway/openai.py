@@ -67,7 +67,8 @@ async def generate(x: Exchange, upstream_path: str, fields_of: Any) -> None:
     try:
         response = await x.gateway.upstream.open(
             "POST", upstream.base_url + upstream_path, orjson.dumps(body), headers,
-            upstream.timeout, upstream.connect_timeout, stream=stream)
+            upstream.timeout, upstream.connect_timeout, stream=stream,
+            max_bytes=x.snapshot.config.limits.max_response_bytes)
     except UpstreamError as exc:
         await x.reject(exc.status, exc.message, exc.code)
         return

@@ -39,7 +39,8 @@ async def predict(x: Exchange, name: str, version: str) -> None:
     try:
         response = await x.gateway.upstream.open(
             "POST", url, orjson.dumps(body), {"content-type": "application/json"},
-            upstream.timeout, upstream.connect_timeout)
+            upstream.timeout, upstream.connect_timeout,
+            max_bytes=x.snapshot.config.limits.max_response_bytes)
     except UpstreamError as exc:
         await x.reject(exc.status, exc.message, exc.code)
         return
@@ -76,8 +77,9 @@ async def model_status(x: Exchange, name: str, version: str) -> None:
     remote = upstream.upstream_model or name
     url = upstream.base_url + (f"/v1/models/{remote}" if version == "v1" else f"/v2/models/{remote}")
     try:
-        response = await x.gateway.upstream.open("GET", url, None, {}, upstream.timeout,
-                                                 upstream.connect_timeout)
+        response = await x.gateway.upstream.open(
+            "GET", url, None, {}, upstream.timeout, upstream.connect_timeout,
+            max_bytes=x.snapshot.config.limits.max_response_bytes)
     except UpstreamError as exc:
         await x.reject(exc.status, exc.message, exc.code)
         return

@@ -119,6 +119,27 @@ def _os_reason(error: OSError) -> str:
     return reason[:1].lower() + reason[1:]
 
 
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int | None) -> bytes:
+    """The whole body, refusing one larger than ``limit`` as soon as that is known."""
+    declared = response.content_length
+    if limit is None or (declared is not None and declared <= limit):
+        return await response.read()
+    if declared is not None:
+        raise _too_large(f"{declared} bytes", limit)
+    chunks, size = [], 0
+    async for chunk in response.content.iter_any():  # chunked: no length to check first
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(f"more than {limit} bytes", limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(size: str, limit: int) -> UpstreamError:
+    return UpstreamError(502, f"upstream answer of {size} exceeds limits.max_response_bytes "
+                         f"({limit})", "upstream_response_too_large")
+
+
 @functools.lru_cache(maxsize=64)
 def _timeout(timeout: float, connect_timeout: float, stream: bool) -> aiohttp.ClientTimeout:
     """One timeout object per upstream setting, not per request.
@@ -153,7 +174,9 @@ class UpstreamClient:
     async def open(
         self, method: str, url: str, body: bytes | None, headers: dict[str, str],
         timeout: float, connect_timeout: float, stream: bool = False,
+        max_bytes: int | None = None,
     ) -> UpstreamResponse | UpstreamStream:
+        """Send a request; a whole answer over ``max_bytes`` is a 502, never held in memory."""
         assert self._session is not None, "UpstreamClient.start() was not awaited"
         client_timeout = _timeout(timeout, connect_timeout, stream)
         started = time.perf_counter()
@@ -164,7 +187,7 @@ class UpstreamClient:
             if stream and response.status == 200:
                 return UpstreamStream(response, started)
             async with response:
-                payload = await response.read()
+                payload = await _read_at_most(response, max_bytes)
                 return UpstreamResponse(response.status, _forwardable(response), payload,
                                         (time.perf_counter() - started) * 1000)
         except aiohttp.ConnectionTimeoutError:
