@@ -167,6 +167,60 @@ def test_an_email_split_across_odd_indices_is_scanned_as_one_text(scripted) -> N
     assert "[EMAIL_1]" in text
 
 
+def streamed_text(body: bytes) -> str:
+    """What a client shows: every chunk's delta content, in order."""
+    text = ""
+    for frame in body.decode().split("\n\n"):
+        if frame.startswith("data: {"):
+            for choice in json.loads(frame[6:]).get("choices") or ():
+                text += ((choice.get("delta") or {}).get("content") or "")
+    return text
+
+
+FINISH_ONLY = b'data: {"id": "c9", "model": "m", "choices": [{"index": 0, "finish_reason": "stop"}]}'
+SENTENCE = "the answer is forty two"
+
+
+@pytest.mark.parametrize("ending", [
+    (FINISH_ONLY, b"data: [DONE]"),  # the finish frame carries no delta
+    (b"data: [DONE]",),  # no finish frame at all
+    (),  # the stream just ends
+])
+def test_the_held_back_tail_of_a_stream_always_reaches_the_client(scripted, ending) -> None:  # type: ignore[no-untyped-def]
+    gw = scripted(event_stream(chunk(SENTENCE), *ending))
+    reply = post(gw, stream=True, messages=[{"role": "user", "content": "hi"}])
+    assert reply.status == 200
+    assert streamed_text(reply.body) == SENTENCE
+    if ending and ending[-1] == b"data: [DONE]":
+        assert reply.body.decode().endswith("data: [DONE]\n\n")
+
+
+def test_a_released_tail_is_still_scanned_and_redacted(scripted) -> None:  # type: ignore[no-untyped-def]
+    redact_out = {"include_defaults": False, "rules": [
+        {"id": "redact-out", "phase": "response", "condition": "detection.pii.count > 0",
+         "action": "CONSTRAIN", "constraint": {"redact": "findings"}}]}
+    gw = scripted(event_stream(chunk(f"write to {EMAIL}"), b"data: [DONE]"), policy=redact_out)
+    reply = post(gw, stream=True, messages=[{"role": "user", "content": "hi"}])
+    text = streamed_text(reply.body)
+    assert text.startswith("write to ")
+    assert EMAIL not in text
+    assert "[EMAIL_1]" in text
+
+
+def test_the_released_tail_comes_in_a_chunk_shaped_like_the_upstreams(scripted) -> None:  # type: ignore[no-untyped-def]
+    first = (b'data: {"id": "c9", "object": "chat.completion.chunk", "created": 5, "model": "m", '
+             b'"choices": [{"index": 0, "delta": {"content": "' + SENTENCE.encode() + b'"}}]}')
+    gw = scripted(event_stream(first, b"data: [DONE]"))
+    body = post(gw, stream=True).body
+    frames = body.decode().split("\n\n")
+    assert len(frames) == 4  # the upstream's chunk, the released tail, [DONE], ""
+    assert streamed_text(body) == SENTENCE
+    last = json.loads(frames[1][6:])
+    assert {k: last[k] for k in ("id", "object", "created", "model")} == {
+        "id": "c9", "object": "chat.completion.chunk", "created": 5, "model": "m"}
+    assert last["choices"][0]["index"] == 0
+
+
 def test_a_failure_while_relaying_ends_the_stream_with_an_error_and_is_logged(
         scripted, monkeypatch: pytest.MonkeyPatch) -> None:
     from atlasgate.gateway.inspection import ContentStage

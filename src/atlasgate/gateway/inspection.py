@@ -57,6 +57,10 @@ def choice_index(value: Any) -> int:
     return 0
 
 
+# What a synthesised chunk copies from the upstream's own chunks, so clients parse it alike.
+_CHUNK_META = ("id", "object", "created", "model", "system_fingerprint")
+
+
 class ContentStage:
     """The content side of one OpenAI request (created per request)."""
 
@@ -67,6 +71,7 @@ class ContentStage:
         self.request_findings: list[Finding] = []
         self.placeholders = PlaceholderState()
         self._request_values: dict[str, str] = {}
+        self._chunk_meta: dict[str, Any] = {}  # of the latest stream chunk (see _flush)
 
     async def inspect_request(self, body: dict[str, Any]) -> None:
         self.request_findings = self.inspector.inspect_request(body, self.method)
@@ -131,13 +136,15 @@ class ContentStage:
     async def rewrite_stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """Yield the SSE stream with deltas scanned (and redacted) before they leave.
 
-        Only the tail that could still be a split secret or PII is held back; when the
-        response policy blocks, the stream ends with an OpenAI-shaped error event.
+        Only the tail that could still be a split secret or PII is held back, and it is
+        released when its choice finishes, at ``[DONE]``, or when the stream ends; when
+        the response policy blocks, the stream ends with an OpenAI-shaped error event.
         """
         field = "delta" if self.method == "chat" else None
         scanners: dict[int, Any] = {}
         findings: list[Finding] = []
         redact = self.x.snapshot.policy.redacts_responses
+        self._chunk_meta = {}
         buffer = b""
         async for chunk in chunks:
             buffer += chunk.replace(b"\r\n", b"\n")
@@ -149,9 +156,14 @@ class ContentStage:
                 if blocked:
                     return
         if buffer.strip():
-            out, _ = await self._frame(buffer, field, scanners, findings, redact)
+            out, blocked = await self._frame(buffer, field, scanners, findings, redact)
             if out:
                 yield out
+            if blocked:
+                return
+        out, _ = await self._flush(field, scanners, findings)  # a stream cut before [DONE]
+        if out:
+            yield out
 
     async def _frame(self, frame: bytes, field: str | None, scanners: dict[int, Any],
                      findings: list[Finding], redact: bool) -> tuple[bytes, bool]:
@@ -159,43 +171,79 @@ class ContentStage:
             return frame + b"\n\n", False
         payload = frame[5:].strip()
         if payload == b"[DONE]":
-            return frame + b"\n\n", False
+            out, blocked = await self._flush(field, scanners, findings)
+            return (out, True) if blocked else (out + frame + b"\n\n", False)
         try:
             data = orjson.loads(payload)
         except orjson.JSONDecodeError:
             return frame + b"\n\n", False
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             return frame + b"\n\n", False  # not a chunk: no text a client would show
+        self._chunk_meta = {k: data[k] for k in _CHUNK_META if k in data}
+        key = "content" if field else "text"
         new: list[Finding] = []
         for choice in choices_of(data):
             index = choice_index(choice.get("index", 0))
+            finishing = choice.get("finish_reason") is not None
             holder = choice.get(field) if field else choice
-            key = "content" if field else "text"
             if not isinstance(holder, dict):
-                continue
+                if not (finishing and index in scanners):
+                    continue
+                holder = {}  # the held tail travels in this final chunk's delta
             scanner = scanners.get(index)
             if scanner is None:
-                location = f"choices/{index}/delta/content" if field else f"choices/{index}/text"
-                scanner = scanners[index] = self.inspector.stream_scanner(
-                    location=location, redact=redact, placeholder_state=self.placeholders,
-                    restore_mapping=self.restore_mapping)
+                scanner = scanners[index] = self._stream_scanner(index, field, redact)
             text = holder.get(key)
             release = scanner.feed(text) if isinstance(text, str) else None
             released = release.text if release else ""
-            if choice.get("finish_reason") is not None:
-                tail = scanner.finish()
-                released += tail.text
-                new += tail.findings
             if release:
                 new += release.findings
+            if finishing:
+                tail = scanners.pop(index).finish()
+                released += tail.text
+                new += tail.findings
             if isinstance(text, str) or released:
                 holder[key] = released
-        if new:
-            findings += new
-            blocked = await self._decide(findings, new)
-            if blocked:
-                return self._error_event(), True
+                if field:
+                    choice[field] = holder
+        if await self._judge(findings, new):
+            return self._error_event(), True
         return b"data: " + orjson.dumps(data) + b"\n\n", False
+
+    async def _flush(self, field: str | None, scanners: dict[int, Any],
+                     findings: list[Finding]) -> tuple[bytes, bool]:
+        """Release what every unfinished choice still holds, as one more chunk.
+
+        Streams often end without a finish frame that carries text (or without one at
+        all); the held tail must still reach the client, scanned like the rest.
+        """
+        key = "content" if field else "text"
+        choices, new = [], []
+        for index, scanner in sorted(scanners.items()):
+            tail = scanner.finish()
+            new += tail.findings
+            if tail.text:
+                text = {key: tail.text}
+                choices.append({"index": index, **({field: text} if field else text)})
+        scanners.clear()
+        if await self._judge(findings, new):
+            return self._error_event(), True
+        if not choices:
+            return b"", False
+        return b"data: " + orjson.dumps({**self._chunk_meta, "choices": choices}) + b"\n\n", False
+
+    def _stream_scanner(self, index: int, field: str | None, redact: bool) -> Any:
+        location = f"choices/{index}/delta/content" if field else f"choices/{index}/text"
+        return self.inspector.stream_scanner(
+            location=location, redact=redact, placeholder_state=self.placeholders,
+            restore_mapping=self.restore_mapping)
+
+    async def _judge(self, findings: list[Finding], new: list[Finding]) -> bool:
+        """True when the response policy stops the stream on what was just found."""
+        if not new:
+            return False
+        findings += new
+        return await self._decide(findings, new)
 
     async def _decide(self, findings: list[Finding], new: list[Finding]) -> bool:
         x = self.x
