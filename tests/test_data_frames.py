@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import orjson
 import pandas as pd
 import pytest
 
 from atlasgate.data.errors import DataError
-from atlasgate.data.frames import format_for_content_type, read_bytes, read_path, write_frame
+from atlasgate.data.frames import (
+    MAX_COLUMNS,
+    format_for_content_type,
+    read_bytes,
+    read_path,
+    write_frame,
+)
 
 
 def test_csv_with_a_ragged_row_names_its_line():
@@ -26,6 +33,22 @@ def test_csv_with_broken_utf8_names_its_line():
 def test_csv_with_duplicate_header_is_refused():
     with pytest.raises(DataError, match="duplicate column 'a'"):
         read_bytes(b"a,a\n1,2\n", "csv", "batch.csv")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_batch_wider_than_max_columns_is_refused(fmt: str) -> None:
+    names = [f"c{i}" for i in range(MAX_COLUMNS + 1)]
+    data = (",".join(names) + "\n" + ",".join("1" for _ in names) + "\n").encode() if fmt == "csv" \
+        else orjson.dumps(dict.fromkeys(names, 1)) + b"\n"
+    with pytest.raises(DataError, match=f"{MAX_COLUMNS + 1} columns; at most {MAX_COLUMNS}"):
+        read_bytes(data, fmt, "wide")
+
+
+def test_a_duplicate_column_in_a_wide_header_is_named() -> None:
+    names = [f"c{i}" for i in range(MAX_COLUMNS - 1)] + ["c7"]
+    with pytest.raises(DataError, match="duplicate column 'c7'"):
+        read_bytes((",".join(names) + "\n" + ",".join("1" for _ in names) + "\n").encode(),
+                   "csv", "wide.csv")
 
 
 def test_jsonl_bad_line_is_reported_with_its_number():

@@ -118,6 +118,25 @@ def _write_config(path: Path, gw_config: dict, rules: list[dict]) -> None:  # ty
                                                             "rules": rules}}))
 
 
+def test_an_emptied_policy_file_is_refused_on_reload(make_gateway, samples, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from gateway_harness import base_config
+
+    rules_path = tmp_path / "rules.yaml"
+    rules_path.write_text("- id: no-chat\n  condition: 'api.method == \"chat\"'\n  action: BLOCK\n")
+    config_path = tmp_path / "gateway.yaml"
+    config = base_config(samples, tmp_path)
+    config_path.write_text(yaml.safe_dump({**config, "policy": {"include_defaults": False,
+                                                                "files": [str(rules_path)]}}))
+    gw = make_gateway(config_path=config_path,
+                      policy={"include_defaults": False, "files": [str(rules_path)]})
+    rules_path.write_text("")  # as a write still in progress would leave it
+    reply = http("POST", gw.url + "/admin/reload", key=ADMIN_KEY)
+    assert reply.status == 409
+    assert "the policy file is empty" in reply.json()["message"]
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(gw)
+
+
 def test_reload_swaps_policy_and_keeps_old_one_when_broken(make_gateway, samples, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from gateway_harness import base_config
 
@@ -130,6 +149,7 @@ def test_reload_swaps_policy_and_keeps_old_one_when_broken(make_gateway, samples
         {"id": "no-chat", "condition": 'api.method == "chat"', "action": "BLOCK"}])
     reply = http("POST", gw.url + "/admin/reload", key=ADMIN_KEY)
     assert reply.status == 200, reply.body
+    assert gw.entries[-1]["decision_id"] == reply.headers["x-atlasgate-decision-id"]
     with pytest.raises(openai.PermissionDeniedError):
         chat(gw)
     revision = gw.gateway.snapshot.policy.revision

@@ -117,3 +117,16 @@ def test_broken_rules_are_all_reported_with_their_lines(tmp_path: Path) -> None:
     assert f"{path}:3: rule a: invalid CEL condition" in text
     assert f"{path}:8: rule b: unknown constraint 'cap_tokens'" in text
     assert f"{path}:12: rule id 'c' is already defined at {path}:9" in text
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n", "# rules will go here\n"])
+def test_an_empty_policy_file_is_an_error_not_a_policy_without_rules(tmp_path: Path,
+                                                                       text: str) -> None:
+    from atlasgate.policy.load import load_policy_file
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigErrors, match="the policy file is empty; write 'rules: \\[\\]'"):
+        load_policy_file(str(path))
+    path.write_text("rules: []\n")
+    assert load_policy_file(str(path)).rules == ()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -17,6 +18,9 @@ import pandas as pd
 from atlasgate.data.errors import DataError
 
 FORMATS = ("csv", "jsonl", "parquet")
+# Far beyond any tabular training set a schema names, and small enough that checking
+# the columns of a hostile batch stays cheap.
+MAX_COLUMNS = 10_000
 
 _CONTENT_TYPES = {
     "text/csv": "csv",
@@ -87,6 +91,8 @@ def read_bytes(data: bytes, fmt: str, name: str = "<body>") -> pd.DataFrame:
         raise DataError("no rows", name)
     if frame.shape[1] == 0:
         raise DataError("no columns", name)
+    if frame.shape[1] > MAX_COLUMNS:
+        raise DataError(f"{frame.shape[1]} columns; at most {MAX_COLUMNS} are accepted", name)
     _check_column_names(frame, name)
     return frame
 
@@ -108,7 +114,9 @@ def _read_csv(data: bytes, name: str) -> pd.DataFrame:
         header = next(reader)
     except csv.Error as exc:
         raise DataError(f"bad CSV header: {exc}", name, 1) from None
-    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if len(header) > MAX_COLUMNS:
+        raise DataError(f"{len(header)} columns; at most {MAX_COLUMNS} are accepted", name, 1)
+    duplicated = sorted(c for c, n in Counter(header).items() if n > 1)
     if duplicated:
         raise DataError(f"duplicate column {duplicated[0]!r}", name, 1)
     width = len(header)

@@ -15,7 +15,8 @@ async def reload(x: Exchange) -> None:
     ok, message = x.gateway.reload()
     await _record(x, 200 if ok else 409)
     await send_json(x.send, 200 if ok else 409, {"reloaded": ok, "message": message,
-                                                 "revision": x.gateway.snapshot.policy.revision})
+                                                 "revision": x.gateway.snapshot.policy.revision},
+                    x.decision_headers())
 
 
 async def list_reviews(x: Exchange) -> None:

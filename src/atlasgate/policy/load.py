@@ -71,6 +71,10 @@ def _rules_from_document(document: PositionedYAML, errors: list[ConfigError]) ->
     if isinstance(data, dict) and set(data) <= {"rules", "version"}:
         data, prefix = data.get("rules") or [], ("rules",)
     if data is None:
+        # Most often a file cut short by a write still in progress when it was read:
+        # taking it as "no rules" would switch the operator's rules off without a word.
+        errors.append(ConfigError("the policy file is empty; write 'rules: []' for a policy "
+                                  "with no rules", document.source, 1))
         return []
     if not isinstance(data, list):
         errors.append(ConfigError("a policy file is a list of rules (or a mapping with 'rules:')",

@@ -267,6 +267,8 @@ def request_strings(body: dict[str, Any], method: str) -> Strings:
                     continue
                 indirect = message.get("role") in _INDIRECT_ROLES
                 yield from _content(message.get("content"), f"messages/{i}/content", indirect)
+                if isinstance(message.get("name"), str):  # some chat templates show it
+                    yield f"messages/{i}/name", message["name"], indirect
                 if "tool_calls" in message or "function_call" in message:
                     yield from _tool_calls(message, f"messages/{i}")
         tools = body.get("tools")
