@@ -343,8 +343,8 @@ def verify_log(
 
     beyond = sorted(size for size in by_size if size > position)
     for size in beyond:
-        for signed, checkpoint in by_size[size]:
-            report.bad_checkpoints.append(signed.problem(
+        for source, checkpoint in by_size[size]:
+            report.bad_checkpoints.append(source.problem(
                 "beyond-log", f"signed for {size} entries but the log holds {position}",
                 size, checkpoint.timestamp))
     first = checker.problem
