@@ -76,6 +76,14 @@ def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
     assert refusal(b'{"a": "' + b"[" * 2000 + b'", "b": }').code == "invalid_json"
 
 
+@pytest.mark.parametrize("tail", [b'\\"' * 200_000, b"a\\" * 200_000],
+                         ids=["escaped-quotes", "trailing-backslash"])
+def test_an_unclosed_string_of_escapes_is_classified_in_one_pass(tail: bytes) -> None:
+    # Restarting the string search at every quote inside it took minutes on this body.
+    assert refusal(b"[" * 100 + b'"' + tail).code == "json_too_deep"
+    assert refusal(b'{"a": "' + tail).code == "invalid_json"
+
+
 def test_the_parser_accepts_exactly_the_largest_configurable_depth() -> None:
     depth = JSON_PARSER_MAX_DEPTH
     assert parse_json_object(b'{"a": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}", depth)

@@ -23,7 +23,9 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 # orjson's own refusal of nesting deeper than 1024 (see config.schema.JSON_PARSER_MAX_DEPTH).
 ORJSON_DEPTH_MESSAGE = "depth limit exceeded"
 
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A JSON string, or an unclosed one running to the end: once a quote opens, the match
+# cannot fail, so the search never restarts inside a string (that would be quadratic).
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"?', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
