@@ -300,3 +300,13 @@ def test_an_answer_within_max_response_bytes_is_relayed_whole(scripted, raw: byt
     reply = post(gw)
     assert reply.status == 200
     assert reply.body == BIG
+
+
+@pytest.mark.parametrize(("value", "index"), [
+    (3, 3), (True, 1), (2.0, 2), (" 7 ", 7), ("9" * 100_000, 0), (10**30, 0), (-1, 0),
+    (127, 127), (128, 0), (2.5, 0), ([1], 0), (None, 0),
+])
+def test_a_stream_reads_at_most_128_choice_indices(value: Any, index: int) -> None:
+    from atlasgate.gateway.inspection import choice_index
+
+    assert choice_index(value) == index

@@ -39,6 +39,9 @@ def choices_of(data: Any) -> list[dict[str, Any]]:
     return [choice for choice in choices if isinstance(choice, dict)]
 
 
+MAX_CHOICES = 128
+
+
 def choice_index(value: Any) -> int:
     """Which choice a streamed delta belongs to, read as a lenient client reads it.
 
@@ -48,13 +51,14 @@ def choice_index(value: Any) -> int:
     null) counts as choice 0, as a missing index does: its text is scanned together with
     the first choice's rather than alone in a bucket no client would join up.
     """
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value)
-    return 0
+    index = 0
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        index = int(value)
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        index = int(value.strip()[:4])
+    # OpenAI answers at most 128 choices; a scanner per index an upstream invents would
+    # let one stream hold any amount of memory.
+    return index if 0 <= index < MAX_CHOICES else 0
 
 
 # What a synthesised chunk copies from the upstream's own chunks, so clients parse it alike.
