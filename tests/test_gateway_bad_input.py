@@ -56,19 +56,26 @@ def test_tool_calls_that_are_not_an_array_are_400_and_logged(gateway: RunningGat
         assert gateway.entries[-1]["outcome"]["error"] == "invalid_request"
 
 
-def test_a_client_that_stalls_mid_body_gets_408_and_the_decision_is_logged(make_gateway) -> None:  # type: ignore[no-untyped-def]
-    gw = make_gateway(limits={"body_timeout": "300ms"})
+def raw_chat_request(gw: RunningGateway, length: int, body: bytes, until: bytes) -> bytes:
+    """Send headers declaring ``length`` bytes and only ``body``; read until ``until`` arrives."""
     port = int(gw.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
                      b"Authorization: Bearer ag-test-user-key-0123456789\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % length
+                     + body)
         answer = b""
-        while b"body_timeout" not in answer:
+        while until not in answer:
             chunk = sock.recv(65536)
             if not chunk:
                 break
             answer += chunk
+    return answer
+
+
+def test_a_client_that_stalls_mid_body_gets_408_and_the_decision_is_logged(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(limits={"body_timeout": "300ms"})
+    answer = raw_chat_request(gw, 1000, b"{", until=b"body_timeout")
     assert answer.startswith(b"HTTP/1.1 408")
     assert b"did not arrive within 0.3s" in answer
     assert gw.entries[-1]["outcome"]["error"] == "body_timeout"
@@ -76,18 +83,8 @@ def test_a_client_that_stalls_mid_body_gets_408_and_the_decision_is_logged(make_
 
 def test_oversized_body_is_refused_before_it_is_read(make_gateway) -> None:  # type: ignore[no-untyped-def]
     gw = make_gateway(limits={"max_body_bytes": 1000})
-    port = int(gw.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        # Declare 50 MB but send only the headers: the answer must come without the body.
-        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                     b"Authorization: Bearer ag-test-user-key-0123456789\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n")
-        answer = b""
-        while b"exceeds" not in answer:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
+    # Declare 50 MB but send only the headers: the answer must come without the body.
+    answer = raw_chat_request(gw, 50_000_000, b"", until=b"exceeds")
     assert answer.startswith(b"HTTP/1.1 413")
     assert b"exceeds the limit of 1000 bytes" in answer
 
