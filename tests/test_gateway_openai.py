@@ -144,14 +144,19 @@ class ScriptedUpstream:
     def __init__(self, parts: list[tuple[float, bytes]]) -> None:
         self.parts = parts
         self.server: asyncio.AbstractServer | None = None
+        self.cut_off = 0  # answers the gateway stopped reading before their end
 
     async def start(self) -> str:
         async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await reader.readuntil(b"\r\n\r\n")
-            for pause, data in self.parts:
-                await asyncio.sleep(pause)
-                writer.write(data)
-                await writer.drain()
+            try:
+                for pause, data in self.parts:
+                    await asyncio.sleep(pause)
+                    writer.write(data)
+                    await writer.drain()
+            except ConnectionError:
+                self.cut_off += 1
+                return
             await asyncio.sleep(30)
             writer.close()
 

@@ -310,3 +310,41 @@ def test_a_stream_reads_at_most_128_choice_indices(value: Any, index: int) -> No
     from atlasgate.gateway.inspection import choice_index
 
     assert choice_index(value) == index
+
+
+# --- a client that leaves mid-stream -------------------------------------------------------
+
+def test_a_client_leaving_mid_stream_stops_the_relay_and_is_logged(  # type: ignore[no-untyped-def]
+        loop_thread: LoopThread, make_gateway) -> None:
+    import socket
+    import time
+
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    frame = chunk("more words ") + b"\n\n"
+    piece = b"%x\r\n%s\r\n" % (len(frame), frame)
+    upstream = ScriptedUpstream([(0, head + piece), *[(0.2, piece)] * 50])  # 10 s of stream
+    url = loop_thread.run(upstream.start())
+    gw = make_gateway(upstreams={"openai": [{"name": "scripted", "base_url": url,
+                                             "models": ["sample-chat"], "timeout": 5}]})
+    body = json.dumps({**CHAT, "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    port = int(gw.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer ag-test-user-key-0123456789\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body.encode()))
+        assert b"more words" in sock.recv(65536) + sock.recv(65536)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        left = [e for e in gw.entries if e.get("error") == "client_disconnected"]
+        if left:
+            break
+        time.sleep(0.05)
+    assert left
+    assert left[0]["kind"] == "stream_error"
+    assert left[0]["message"].endswith("the upstream stream was stopped")
+    while upstream.cut_off == 0 and time.monotonic() < deadline + 5:
+        time.sleep(0.05)
+    assert upstream.cut_off == 1  # long before its 10 s were sent
+    assert http("GET", gw.url + "/healthz").status == 200
+    loop_thread.run(upstream.close())

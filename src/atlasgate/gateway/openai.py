@@ -6,7 +6,10 @@ provider; the gateway forwards with its own upstream credential, never the calle
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -135,7 +138,11 @@ def response_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def relay_stream(x: Exchange, response: UpstreamStream, content: ContentStage | None) -> None:
-    """Record first (durable), then pass SSE chunks on as they arrive, scanned when configured."""
+    """Record first (durable), then pass SSE chunks on as they arrive, scanned when configured.
+
+    A client that leaves mid-stream stops the upstream too: generating the rest would
+    cost tokens nobody reads. Its leaving is logged against the decision.
+    """
     await x.record(response.status, upstream_ms=response.latency_ms)
     await x.send({"type": "http.response.start", "status": response.status,
                   "headers": [*_content_headers(response.headers), *x.decision_headers()]})
@@ -143,6 +150,25 @@ async def relay_stream(x: Exchange, response: UpstreamStream, content: ContentSt
     chunks = response.chunks()
     if content is not None:
         chunks = content.rewrite_stream(chunks)
+    relay = asyncio.ensure_future(_relay(x, chunks))
+    left = asyncio.ensure_future(_client_left(x))
+    try:
+        await asyncio.wait((relay, left), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (relay, left):
+            task.cancel()
+        await asyncio.gather(relay, left, return_exceptions=True)
+        response.close()
+    if relay.cancelled():
+        await x.append({"kind": "stream_error", "decision_id": x.event[ev.EVENT_ID],
+                        "time": x.event[ev.TIMESTAMP], "error": "client_disconnected",
+                        "message": "the client closed the connection mid-stream; the "
+                                   "upstream stream was stopped"})
+        return
+    await x.send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _relay(x: Exchange, chunks: AsyncIterator[bytes]) -> None:
     try:
         async for chunk in chunks:
             await x.send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -160,9 +186,16 @@ async def relay_stream(x: Exchange, response: UpstreamStream, content: ContentSt
         log.exception("stream relay failed for decision %s", x.event[ev.EVENT_ID])
         await _stream_failed(x, "internal gateway error while relaying the stream",
                              "internal_error")
-    finally:
-        response.close()
-    await x.send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _client_left(x: Exchange) -> None:
+    """Returns when the client disconnects; the request body is already read, so the
+    server has nothing else to deliver here before the response ends."""
+    with contextlib.suppress(Exception):
+        while (await x.receive())["type"] != "http.disconnect":
+            pass
+        return
+    await asyncio.Event().wait()  # a server that cannot tell: relay to the end
 
 
 async def _stream_failed(x: Exchange, message: str, code: str) -> None:
