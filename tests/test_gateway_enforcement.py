@@ -99,6 +99,35 @@ def test_review_denied_is_403(make_gateway) -> None:  # type: ignore[no-untyped-
     assert results == [403]
 
 
+def test_a_held_request_whose_client_leaves_is_withdrawn_and_logged(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    gw = _review_gateway(make_gateway)
+    body = orjson.dumps({"model": "sample-chat",
+                         "messages": [{"role": "user", "content": "start the wire transfer"}]})
+    port = int(gw.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer ag-test-user-key-0123456789\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body))
+        decision_id = _pending(gw)[0]["decision_id"]
+    for _ in range(100):
+        entry = next((e for e in gw.entries
+                      if e.get("decision_id") == decision_id and "outcome" in e), None)
+        if entry is not None:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("no decision was logged after the held request's client left")
+    assert not http("GET", gw.url + "/admin/reviews", key=ADMIN_KEY).json()["pending"]
+    assert entry["outcome"]["status"] == 499
+    assert entry["outcome"]["error"] == "client_disconnected"
+    assert entry["review"] == {"verdict": "WITHDRAWN", "by": "client_disconnected"}
+    approve = http("POST", f"{gw.url}/admin/reviews/{decision_id}/approve", key=ADMIN_KEY)
+    assert approve.status == 404  # nothing left to approve: the model is never called
+
+
 def test_review_timeout_applies_the_configured_default(make_gateway) -> None:  # type: ignore[no-untyped-def]
     gw = _review_gateway(make_gateway, timeout="300ms", default="ALLOW")
     results: list[int] = []

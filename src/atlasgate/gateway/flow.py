@@ -204,8 +204,14 @@ class Exchange:
         assert decision is not None
         if decision.action is Action.REVIEW:
             settings = self.snapshot.config.review
-            verdict, reviewer = await self.gateway.reviews.hold(
-                decision.id, self._review_summary(decision), settings.timeout, settings.default)
+            held, outcome = await self.unless_client_leaves(self.gateway.reviews.hold(
+                decision.id, self._review_summary(decision), settings.timeout, settings.default))
+            if not held or outcome is None:
+                # Nobody waits for the answer any more: the hold is withdrawn, not decided.
+                self.review = {"verdict": "WITHDRAWN", "by": "client_disconnected"}
+                await self.reject(499, "the client closed the connection while the request "
+                                  "was held for review", "client_disconnected")
+            verdict, reviewer = outcome
             self.review = {"verdict": verdict, "by": reviewer}
             if verdict != "ALLOW":
                 await self.reject(403, f"request denied on review ({reviewer}): "
@@ -222,6 +228,33 @@ class Exchange:
         if delay:
             await asyncio.sleep(delay)
         return decision
+
+    async def unless_client_leaves(self, work: Awaitable[T]) -> tuple[bool, T | None]:
+        """``(True, result)`` of ``work``, or ``(False, None)`` once the client disconnects
+        first, with ``work`` cancelled: a held or streaming request nobody waits for any
+        more stops spending (a reviewer's time, an upstream's tokens).
+
+        Call it once the request body is read: the server then has nothing else to deliver
+        but the disconnect.
+        """
+        task = asyncio.ensure_future(work)
+        left = asyncio.ensure_future(self._client_left())
+        try:
+            await asyncio.wait((task, left), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pending in (task, left):
+                pending.cancel()
+            await asyncio.gather(task, left, return_exceptions=True)
+        if task.cancelled():
+            return False, None
+        return True, task.result()
+
+    async def _client_left(self) -> None:
+        try:
+            while (await self.receive())["type"] != "http.disconnect":
+                pass
+        except Exception:
+            await asyncio.Event().wait()  # a server that cannot tell: never "left"
 
     def _review_summary(self, decision: Decision) -> dict[str, Any]:
         return {"key": self.event.get(ev.CLIENT_KEY_ID), "route": self.event.get(ev.API_ENDPOINT),

@@ -6,8 +6,6 @@ provider; the gateway forwards with its own upstream credential, never the calle
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -150,16 +148,11 @@ async def relay_stream(x: Exchange, response: UpstreamStream, content: ContentSt
     chunks = response.chunks()
     if content is not None:
         chunks = content.rewrite_stream(chunks)
-    relay = asyncio.ensure_future(_relay(x, chunks))
-    left = asyncio.ensure_future(_client_left(x))
     try:
-        await asyncio.wait((relay, left), return_when=asyncio.FIRST_COMPLETED)
+        relayed, _ = await x.unless_client_leaves(_relay(x, chunks))
     finally:
-        for task in (relay, left):
-            task.cancel()
-        await asyncio.gather(relay, left, return_exceptions=True)
         response.close()
-    if relay.cancelled():
+    if not relayed:
         await x.append({"kind": "stream_error", "decision_id": x.event[ev.EVENT_ID],
                         "time": x.event[ev.TIMESTAMP], "error": "client_disconnected",
                         "message": "the client closed the connection mid-stream; the "
@@ -186,16 +179,6 @@ async def _relay(x: Exchange, chunks: AsyncIterator[bytes]) -> None:
         log.exception("stream relay failed for decision %s", x.event[ev.EVENT_ID])
         await _stream_failed(x, "internal gateway error while relaying the stream",
                              "internal_error")
-
-
-async def _client_left(x: Exchange) -> None:
-    """Returns when the client disconnects; the request body is already read, so the
-    server has nothing else to deliver here before the response ends."""
-    with contextlib.suppress(Exception):
-        while (await x.receive())["type"] != "http.disconnect":
-            pass
-        return
-    await asyncio.Event().wait()  # a server that cannot tell: relay to the end
 
 
 async def _stream_failed(x: Exchange, message: str, code: str) -> None:
