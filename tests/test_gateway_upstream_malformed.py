@@ -171,8 +171,9 @@ def streamed_text(body: bytes) -> str:
     """What a client shows: every chunk's delta content, in order."""
     text = ""
     for frame in body.decode().split("\n\n"):
-        if frame.startswith("data: {"):
-            for choice in json.loads(frame[6:]).get("choices") or ():
+        data = "\n".join(line[6:] for line in frame.split("\n") if line.startswith("data: "))
+        if data.startswith("{"):
+            for choice in json.loads(data).get("choices") or ():
                 text += ((choice.get("delta") or {}).get("content") or "")
     return text
 
@@ -348,3 +349,67 @@ def test_a_client_leaving_mid_stream_stops_the_relay_and_is_logged(  # type: ign
     assert upstream.cut_off == 1  # long before its 10 s were sent
     assert http("GET", gw.url + "/healthz").status == 200
     loop_thread.run(upstream.close())
+
+
+# --- what a stream scanner must not miss ----------------------------------------------------
+
+REDACT_OUT = {"include_defaults": False, "rules": [
+    {"id": "redact-out", "phase": "response", "condition": "detection.pii.count > 0",
+     "action": "CONSTRAIN", "constraint": {"redact": "findings"}}]}
+
+
+def test_a_stream_request_answered_with_whole_json_is_inspected_as_a_whole(scripted) -> None:  # type: ignore[no-untyped-def]
+    gw = scripted(answer(json.dumps({"choices": [{"index": 0, "message": {
+        "role": "assistant", "content": f"mail {EMAIL}"}}]}).encode()), policy=REDACT_OUT)
+    reply = post(gw, stream=True, messages=[{"role": "user", "content": "hi"}])
+    assert reply.status == 200
+    assert EMAIL not in reply.body.decode()
+    assert "[EMAIL_1]" in reply.json()["choices"][0]["message"]["content"]
+
+
+def sse(*frames: bytes, newline: bytes = b"\n") -> bytes:
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    body = b"".join(f.replace(b"\n", newline) + newline * 2 for f in frames)
+    return head + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+
+
+def delta(text: str) -> bytes:
+    return json.dumps({"choices": [{"index": 0, "delta": {"content": text}}]}).encode()
+
+
+@pytest.mark.parametrize("frames", [
+    [b"event: message\nid: 7\ndata: " + delta(f"mail {EMAIL} now")],
+    [b": keep-alive\ndata: " + delta(f"mail {EMAIL} now").replace(b', "delta"', b',\ndata: "delta"')],
+], ids=["event-and-id-lines", "data-over-two-lines"])
+def test_frames_with_more_than_one_line_are_scanned(scripted, frames: list[bytes]) -> None:  # type: ignore[no-untyped-def]
+    gw = scripted(sse(*frames, b"data: [DONE]"), policy=REDACT_OUT)
+    body = post(gw, stream=True, messages=[{"role": "user", "content": "hi"}]).body.decode()
+    assert EMAIL not in body
+    assert "[EMAIL_1]" in streamed_text(body.encode())
+    if frames[0].startswith(b"event:"):
+        assert body.startswith("event: message\nid: 7\ndata: ")
+
+
+def test_lines_ending_in_a_bare_carriage_return_are_frames_too(scripted) -> None:  # type: ignore[no-untyped-def]
+    gw = scripted(sse(b"data: " + delta(f"mail {EMAIL} now"), b"data: [DONE]", newline=b"\r"),
+                  policy=REDACT_OUT)
+    body = post(gw, stream=True, messages=[{"role": "user", "content": "hi"}]).body
+    assert EMAIL.encode() not in body
+    assert "[EMAIL_1]" in streamed_text(body)
+
+
+@pytest.mark.parametrize(("first", "second", "shown"), [
+    ((0, "stop"), (0, None), "mail jane.doe"),  # text after a finish is not relayed
+    ((0, ""), (0, ""), "mail [EMAIL_1] now"),   # an empty finish_reason finishes nothing
+    ((1, None), ("00001", None), "mail [EMAIL_1] now"),
+], ids=["after-finish", "empty-finish", "padded-index"])
+def test_an_email_split_around_a_finish_or_an_odd_index_never_leaves_whole(  # type: ignore[no-untyped-def]
+        scripted, first: tuple[Any, Any], second: tuple[Any, Any], shown: str) -> None:
+    name, domain = EMAIL.split("@")
+    frames = [b"data: " + json.dumps({"choices": [
+        {"index": index, "delta": {"content": text}, "finish_reason": finish}]}).encode()
+        for (index, finish), text in ((first, f"mail {name}"), (second, f"@{domain} now"))]
+    gw = scripted(sse(*frames, b"data: [DONE]"), policy=REDACT_OUT)
+    body = post(gw, stream=True, messages=[{"role": "user", "content": "hi"}]).body
+    assert domain.encode() not in body
+    assert streamed_text(body) == shown

@@ -55,10 +55,21 @@ def choice_index(value: Any) -> int:
     if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
         index = int(value)
     elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        index = int(value.strip()[:4])
+        digits = value.strip().lstrip("0") or "0"
+        index = int(digits) if len(digits) <= 4 else MAX_CHOICES
     # OpenAI answers at most 128 choices; a scanner per index an upstream invents would
     # let one stream hold any amount of memory.
     return index if 0 <= index < MAX_CHOICES else 0
+
+
+def _lf_lines(buffer: bytes) -> bytes:
+    """SSE lines may end in CRLF, LF or CR: all become LF. A CR at the very end may be the
+    first half of a CRLF still to come, so it waits for the next chunk."""
+    if b"\r" not in buffer:
+        return buffer
+    held = buffer.endswith(b"\r")
+    body = (buffer[:-1] if held else buffer).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return body + b"\r" if held else body
 
 
 # What a synthesised chunk copies from the upstream's own chunks, so clients parse it alike.
@@ -76,6 +87,7 @@ class ContentStage:
         self.placeholders = PlaceholderState()
         self._request_values: dict[str, str] = {}
         self._chunk_meta: dict[str, Any] = {}  # of the latest stream chunk (see _flush)
+        self._finished: set[int] = set()  # stream choices that sent a finish_reason
 
     async def inspect_request(self, body: dict[str, Any]) -> None:
         self.request_findings = self.inspector.inspect_request(body, self.method)
@@ -149,9 +161,10 @@ class ContentStage:
         findings: list[Finding] = []
         redact = self.x.snapshot.policy.redacts_responses
         self._chunk_meta = {}
+        self._finished.clear()
         buffer = b""
         async for chunk in chunks:
-            buffer += chunk.replace(b"\r\n", b"\n")
+            buffer = _lf_lines(buffer + chunk)
             while b"\n\n" in buffer:
                 frame, buffer = buffer.split(b"\n\n", 1)
                 out, blocked = await self._frame(frame, field, scanners, findings, redact)
@@ -171,9 +184,14 @@ class ContentStage:
 
     async def _frame(self, frame: bytes, field: str | None, scanners: dict[int, Any],
                      findings: list[Finding], redact: bool) -> tuple[bytes, bool]:
-        if not frame.startswith(b"data:"):
+        # An event's data may span several "data:" lines (joined by newlines, as SSE
+        # clients join them) beside "event:", "id:" and comment lines, which are kept.
+        lines = frame.split(b"\n")
+        data_lines = [line[5:].removeprefix(b" ") for line in lines if line.startswith(b"data:")]
+        if not data_lines:
             return frame + b"\n\n", False
-        payload = frame[5:].strip()
+        others = b"".join(line + b"\n" for line in lines if not line.startswith(b"data:"))
+        payload = b"\n".join(data_lines).strip()
         if payload == b"[DONE]":
             out, blocked = await self._flush(field, scanners, findings)
             return (out, True) if blocked else (out + frame + b"\n\n", False)
@@ -188,8 +206,18 @@ class ContentStage:
         new: list[Finding] = []
         for choice in choices_of(data):
             index = choice_index(choice.get("index", 0))
-            finishing = choice.get("finish_reason") is not None
+            if choice.get("index", 0) != index:
+                choice["index"] = index  # sent under the index it was scanned under
+            finishing = bool(choice.get("finish_reason"))
             holder = choice.get(field) if field else choice
+            if index in self._finished:
+                # A finished choice has said all it may: text after its end could complete
+                # a secret whose start has already left, so it is not relayed.
+                if isinstance(holder, dict) and holder.get(key):
+                    holder[key] = ""
+                    if "dropped text after a finished choice" not in self.x.modified:
+                        self.x.modified.append("dropped text after a finished choice")
+                continue
             if not isinstance(holder, dict):
                 if not (finishing and index in scanners):
                     continue
@@ -203,6 +231,7 @@ class ContentStage:
             if release:
                 new += release.findings
             if finishing:
+                self._finished.add(index)
                 tail = scanners.pop(index).finish()
                 released += tail.text
                 new += tail.findings
@@ -212,7 +241,7 @@ class ContentStage:
                     choice[field] = holder
         if await self._judge(findings, new):
             return self._error_event(), True
-        return b"data: " + orjson.dumps(data) + b"\n\n", False
+        return others + b"data: " + orjson.dumps(data) + b"\n\n", False
 
     async def _flush(self, field: str | None, scanners: dict[int, Any],
                      findings: list[Finding]) -> tuple[bytes, bool]:

@@ -184,7 +184,10 @@ class UpstreamClient:
             response = await self._session.request(
                 method, url, data=body, headers=headers, timeout=client_timeout,
             )
-            if stream and response.status == 200:
+            # Some OpenAI-compatible servers ignore "stream": a whole JSON answer is read
+            # and inspected as one, never relayed as frames a stream scanner cannot read.
+            if (stream and response.status == 200
+                    and response.content_type == "text/event-stream"):
                 return UpstreamStream(response, started)
             async with response:
                 payload = await _read_at_most(response, max_bytes)
