@@ -161,8 +161,9 @@ class PolicySet:
             id=did,
             action=winner.action,
             rule=winner.id,
-            reasons=(*(f"{r.id}: {r.description}" if r.description else r.id for r in matched),
-                     *failed),
+            # Reasons reach callers in error bodies; a failing condition's text stays in
+            # ``failed``, which only the log keeps.
+            reasons=tuple(f"{r.id}: {r.description}" if r.description else r.id for r in matched),
             techniques=tuple(techniques),
             constraints=constraints,
             matched=tuple(r.id for r in matched),
