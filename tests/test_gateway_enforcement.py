@@ -128,6 +128,29 @@ def test_a_held_request_whose_client_leaves_is_withdrawn_and_logged(make_gateway
     assert approve.status == 404  # nothing left to approve: the model is never called
 
 
+def test_a_request_held_when_the_gateway_stops_is_logged_as_withdrawn(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    from atlasgate.audit import open_reader
+    from atlasgate.audit.encoding import decode_entry
+
+    gw = _review_gateway(make_gateway, timeout="60s")
+    body = orjson.dumps({"model": "sample-chat",
+                         "messages": [{"role": "user", "content": "start the wire transfer"}]})
+    port = int(gw.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer ag-test-user-key-0123456789\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body))
+        decision_id = _pending(gw)[0]["decision_id"]
+        gw.stop()  # waits out the graceful drain, then cancels the held request
+    with open_reader(gw.gateway.snapshot.config.audit.path) as reader:
+        records = [decode_entry(row.data).record for row in reader.find(decision_id)]
+    assert [r["outcome"]["error"] for r in records] == ["gateway_shutdown"]
+    assert records[0]["review"] == {"verdict": "WITHDRAWN", "by": "gateway_shutdown"}
+
+
 def test_review_timeout_applies_the_configured_default(make_gateway) -> None:  # type: ignore[no-untyped-def]
     gw = _review_gateway(make_gateway, timeout="300ms", default="ALLOW")
     results: list[int] = []

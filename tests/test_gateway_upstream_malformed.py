@@ -413,3 +413,40 @@ def test_an_email_split_around_a_finish_or_an_odd_index_never_leaves_whole(  # t
     body = post(gw, stream=True, messages=[{"role": "user", "content": "hi"}]).body
     assert domain.encode() not in body
     assert streamed_text(body) == shown
+
+
+def test_a_stream_cut_by_the_gateway_stopping_is_told_and_logged(  # type: ignore[no-untyped-def]
+        loop_thread: LoopThread, make_gateway) -> None:
+    import socket
+
+    from atlasgate.audit import open_reader
+    from atlasgate.audit.encoding import decode_entry
+
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    frame = chunk("more words ") + b"\n\n"
+    piece = b"%x\r\n%s\r\n" % (len(frame), frame)
+    upstream = ScriptedUpstream([(0, head + piece), *[(0.5, piece)] * 60])  # 30 s of stream
+    url = loop_thread.run(upstream.start())
+    gw = make_gateway(upstreams={"openai": [{"name": "scripted", "base_url": url,
+                                             "models": ["sample-chat"], "timeout": 5}]})
+    body = json.dumps({**CHAT, "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    port = int(gw.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer ag-test-user-key-0123456789\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body.encode()))
+        received = sock.recv(65536)
+        decision_id = received.split(b"x-atlasgate-decision-id: ")[1].split(b"\r\n")[0].decode()
+        gw.stop()  # waits out the graceful drain, then cancels the stream
+        while b"gateway_shutdown" not in received:
+            more = sock.recv(65536)
+            if not more:
+                break
+            received += more
+    assert b"the gateway is shutting down; stream stopped" in received
+    with open_reader(gw.gateway.snapshot.config.audit.path) as reader:
+        records = [decode_entry(row.data).record for row in reader.find(decision_id)]
+    assert [r.get("error") for r in records if r.get("kind") == "stream_error"] == [
+        "gateway_shutdown"]
+    loop_thread.run(upstream.close())

@@ -68,6 +68,7 @@ class GatewayApp:
         protocol = "openai" if path.startswith("/v1/") and ":predict" not in path else "predict"
         if verb == "HEAD":
             verb, send = "GET", _without_body(send)
+        self.gateway.request_started()
         try:
             await self.route(scope, receive, send, path, verb, protocol)
         except Rejected:
@@ -78,6 +79,8 @@ class GatewayApp:
             with contextlib.suppress(Exception):
                 await send_json(send, 500, error_body(protocol, 500, "internal gateway error",
                                                       "internal_error"))
+        finally:
+            self.gateway.request_ended()
 
     async def route(self, scope: Scope, receive: Receive, send: Send, path: str, verb: str,
                     protocol: str) -> None:

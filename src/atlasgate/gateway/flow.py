@@ -8,6 +8,7 @@ only what is protocol-specific (how to build the Event, how to call upstream).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -204,8 +205,17 @@ class Exchange:
         assert decision is not None
         if decision.action is Action.REVIEW:
             settings = self.snapshot.config.review
-            held, outcome = await self.unless_client_leaves(self.gateway.reviews.hold(
-                decision.id, self._review_summary(decision), settings.timeout, settings.default))
+            try:
+                held, outcome = await self.unless_client_leaves(self.gateway.reviews.hold(
+                    decision.id, self._review_summary(decision), settings.timeout,
+                    settings.default))
+            except asyncio.CancelledError:
+                # The gateway is stopping: the hold ends undecided and the log says so
+                # (an append is queued before it is awaited, so the closing log keeps it).
+                self.review = {"verdict": "WITHDRAWN", "by": "gateway_shutdown"}
+                with contextlib.suppress(Exception):
+                    await self.record(503, error="gateway_shutdown")
+                raise
             if not held or outcome is None:
                 # Nobody waits for the answer any more: the hold is withdrawn, not decided.
                 self.review = {"verdict": "WITHDRAWN", "by": "client_disconnected"}

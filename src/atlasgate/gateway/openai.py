@@ -6,6 +6,8 @@ provider; the gateway forwards with its own upstream credential, never the calle
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -150,6 +152,13 @@ async def relay_stream(x: Exchange, response: UpstreamStream, content: ContentSt
         chunks = content.rewrite_stream(chunks)
     try:
         relayed, _ = await x.unless_client_leaves(_relay(x, chunks))
+    except asyncio.CancelledError:
+        # The gateway is stopping mid-stream: the client and the log are told, as for
+        # an upstream failure, before the task ends.
+        with contextlib.suppress(Exception):
+            await _stream_failed(x, "the gateway is shutting down; stream stopped",
+                                 "gateway_shutdown")
+        raise
     finally:
         response.close()
     if not relayed:

@@ -8,6 +8,7 @@ assignment, so a request never sees half of an old policy and half of a new one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hashlib
 import logging
@@ -115,6 +116,9 @@ class Gateway:
         self.model_access = ModelAccessMonitor(config, self.store)
         self.noise_secret = b""
         self.started = False
+        self.in_flight = 0  # requests inside the app (see close)
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def start(self) -> None:
         if self.started:
@@ -130,12 +134,25 @@ class Gateway:
         if not self.started:
             return
         self.started = False
+        # The server has cancelled the requests it gave up waiting for; each still logs
+        # how it ended (a withdrawn hold, a stopped stream) before the log closes.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), SETTLE_SECONDS)
         await self.upstream.close()
         if self.decision_log is not None:
             await self.decision_log.close()
         await self.store.close()
         for exporter in self.exporters:
             await asyncio.to_thread(exporter.close)
+
+    def request_started(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def request_ended(self) -> None:
+        self.in_flight -= 1
+        if not self.in_flight:
+            self._idle.set()
 
     def reload(self) -> tuple[bool, str]:
         """Re-read the configuration file; on any error keep the running snapshot."""
@@ -190,6 +207,9 @@ def _correlation_state(config: GatewayConfig) -> Any:
         return RedisCorrelationState(settings.url, prefix=settings.prefix + "c:")
     return MemoryCorrelationState()
 
+
+# How long closing waits for requests the server cancelled to log how they ended.
+SETTLE_SECONDS = 2.0
 
 # Young-generation collections every 10,000 net allocations instead of 700: a request
 # allocates a few hundred containers, nearly all freed by reference counting, so the
