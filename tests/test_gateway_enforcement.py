@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from pathlib import Path
@@ -67,6 +68,18 @@ def _held_request(gw: RunningGateway, results: list[int]) -> threading.Thread:
     return thread
 
 
+def _raw_held_request(gw: RunningGateway) -> socket.socket:
+    """A raw client connection that has sent a request the review rule holds."""
+    body = orjson.dumps({"model": "sample-chat",
+                         "messages": [{"role": "user", "content": "start the wire transfer"}]})
+    sock = socket.create_connection(("127.0.0.1", int(gw.url.rsplit(":", 1)[1])), timeout=30)
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                 b"Authorization: Bearer ag-test-user-key-0123456789\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                 % (len(body), body))
+    return sock
+
+
 def _pending(gw: RunningGateway) -> list[dict]:  # type: ignore[type-arg]
     for _ in range(100):
         pending = http("GET", gw.url + "/admin/reviews", key=ADMIN_KEY).json()["pending"]
@@ -100,17 +113,8 @@ def test_review_denied_is_403(make_gateway) -> None:  # type: ignore[no-untyped-
 
 
 def test_a_held_request_whose_client_leaves_is_withdrawn_and_logged(make_gateway) -> None:  # type: ignore[no-untyped-def]
-    import socket
-
     gw = _review_gateway(make_gateway)
-    body = orjson.dumps({"model": "sample-chat",
-                         "messages": [{"role": "user", "content": "start the wire transfer"}]})
-    port = int(gw.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                     b"Authorization: Bearer ag-test-user-key-0123456789\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                     % (len(body), body))
+    with _raw_held_request(gw):
         decision_id = _pending(gw)[0]["decision_id"]
     for _ in range(100):
         entry = next((e for e in gw.entries
@@ -129,20 +133,11 @@ def test_a_held_request_whose_client_leaves_is_withdrawn_and_logged(make_gateway
 
 
 def test_a_request_held_when_the_gateway_stops_is_logged_as_withdrawn(make_gateway) -> None:  # type: ignore[no-untyped-def]
-    import socket
-
     from atlasgate.audit import open_reader
     from atlasgate.audit.encoding import decode_entry
 
     gw = _review_gateway(make_gateway, timeout="60s")
-    body = orjson.dumps({"model": "sample-chat",
-                         "messages": [{"role": "user", "content": "start the wire transfer"}]})
-    port = int(gw.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                     b"Authorization: Bearer ag-test-user-key-0123456789\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                     % (len(body), body))
+    with _raw_held_request(gw):
         decision_id = _pending(gw)[0]["decision_id"]
         gw.stop()  # waits out the graceful drain, then cancels the held request
     with open_reader(gw.gateway.snapshot.config.audit.path) as reader:

@@ -7,6 +7,7 @@ bytes under test through real HTTP, as it would in production.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -315,25 +316,35 @@ def test_a_stream_reads_at_most_128_choice_indices(value: Any, index: int) -> No
 
 # --- a client that leaves mid-stream -------------------------------------------------------
 
-def test_a_client_leaving_mid_stream_stops_the_relay_and_is_logged(  # type: ignore[no-untyped-def]
-        loop_thread: LoopThread, make_gateway) -> None:
-    import socket
-    import time
-
+def slow_stream(loop_thread: LoopThread, make_gateway: Callable[..., RunningGateway],
+                seconds: int) -> tuple[ScriptedUpstream, RunningGateway]:
+    """A gateway in front of an upstream that streams a chunk every 0.2 s for ``seconds``."""
     head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
     frame = chunk("more words ") + b"\n\n"
     piece = b"%x\r\n%s\r\n" % (len(frame), frame)
-    upstream = ScriptedUpstream([(0, head + piece), *[(0.2, piece)] * 50])  # 10 s of stream
+    upstream = ScriptedUpstream([(0, head + piece), *[(0.2, piece)] * (seconds * 5)])
     url = loop_thread.run(upstream.start())
-    gw = make_gateway(upstreams={"openai": [{"name": "scripted", "base_url": url,
-                                             "models": ["sample-chat"], "timeout": 5}]})
+    return upstream, make_gateway(upstreams={"openai": [
+        {"name": "scripted", "base_url": url, "models": ["sample-chat"], "timeout": 5}]})
+
+
+def open_stream(gw: RunningGateway) -> socket.socket:
+    """A raw client connection that has sent a streaming chat request."""
     body = json.dumps({**CHAT, "stream": True, "messages": [{"role": "user", "content": "hi"}]})
-    port = int(gw.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                     b"Authorization: Bearer ag-test-user-key-0123456789\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                     % (len(body), body.encode()))
+    sock = socket.create_connection(("127.0.0.1", int(gw.url.rsplit(":", 1)[1])), timeout=30)
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                 b"Authorization: Bearer ag-test-user-key-0123456789\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                 % (len(body), body.encode()))
+    return sock
+
+
+def test_a_client_leaving_mid_stream_stops_the_relay_and_is_logged(  # type: ignore[no-untyped-def]
+        loop_thread: LoopThread, make_gateway) -> None:
+    import time
+
+    upstream, gw = slow_stream(loop_thread, make_gateway, seconds=10)
+    with open_stream(gw) as sock:
         assert b"more words" in sock.recv(65536) + sock.recv(65536)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -417,25 +428,11 @@ def test_an_email_split_around_a_finish_or_an_odd_index_never_leaves_whole(  # t
 
 def test_a_stream_cut_by_the_gateway_stopping_is_told_and_logged(  # type: ignore[no-untyped-def]
         loop_thread: LoopThread, make_gateway) -> None:
-    import socket
-
     from atlasgate.audit import open_reader
     from atlasgate.audit.encoding import decode_entry
 
-    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-    frame = chunk("more words ") + b"\n\n"
-    piece = b"%x\r\n%s\r\n" % (len(frame), frame)
-    upstream = ScriptedUpstream([(0, head + piece), *[(0.5, piece)] * 60])  # 30 s of stream
-    url = loop_thread.run(upstream.start())
-    gw = make_gateway(upstreams={"openai": [{"name": "scripted", "base_url": url,
-                                             "models": ["sample-chat"], "timeout": 5}]})
-    body = json.dumps({**CHAT, "stream": True, "messages": [{"role": "user", "content": "hi"}]})
-    port = int(gw.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                     b"Authorization: Bearer ag-test-user-key-0123456789\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                     % (len(body), body.encode()))
+    upstream, gw = slow_stream(loop_thread, make_gateway, seconds=30)
+    with open_stream(gw) as sock:
         received = sock.recv(65536)
         decision_id = received.split(b"x-atlasgate-decision-id: ")[1].split(b"\r\n")[0].decode()
         gw.stop()  # waits out the graceful drain, then cancels the stream
