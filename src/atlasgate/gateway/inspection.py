@@ -8,6 +8,8 @@ and rewrites a Server-Sent Events stream as it flows.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 import orjson
@@ -76,6 +78,25 @@ def _lf_lines(buffer: bytes) -> bytes:
 _CHUNK_META = ("id", "object", "created", "model", "system_fingerprint")
 
 
+@dataclass
+class _Stream:
+    """What one relayed stream keeps between its frames."""
+
+    field: str | None  # "delta" for chat chunks; completions carry text on the choice
+    redact: bool
+    scanners: dict[int, Any] = dataclass_field(default_factory=dict)  # per unfinished choice
+    findings: list[Finding] = dataclass_field(default_factory=list)
+    finished: set[int] = dataclass_field(default_factory=set)  # choices past finish_reason
+    meta: dict[str, Any] = dataclass_field(default_factory=dict)  # of the latest chunk (_CHUNK_META)
+
+    @property
+    def key(self) -> str:
+        return "content" if self.field else "text"
+
+    def location(self, index: int) -> str:
+        return f"choices/{index}/delta/content" if self.field else f"choices/{index}/text"
+
+
 class ContentStage:
     """The content side of one OpenAI request (created per request)."""
 
@@ -86,8 +107,6 @@ class ContentStage:
         self.request_findings: list[Finding] = []
         self.placeholders = PlaceholderState()
         self._request_values: dict[str, str] = {}
-        self._chunk_meta: dict[str, Any] = {}  # of the latest stream chunk (see _flush)
-        self._finished: set[int] = set()  # stream choices that sent a finish_reason
 
     async def inspect_request(self, body: dict[str, Any]) -> None:
         self.request_findings = self.inspector.inspect_request(body, self.method)
@@ -156,34 +175,29 @@ class ContentStage:
         released when its choice finishes, at ``[DONE]``, or when the stream ends; when
         the response policy blocks, the stream ends with an OpenAI-shaped error event.
         """
-        field = "delta" if self.method == "chat" else None
-        scanners: dict[int, Any] = {}
-        findings: list[Finding] = []
-        redact = self.x.snapshot.policy.redacts_responses
-        self._chunk_meta = {}
-        self._finished.clear()
+        stream = _Stream("delta" if self.method == "chat" else None,
+                         self.x.snapshot.policy.redacts_responses)
         buffer = b""
         async for chunk in chunks:
             buffer = _lf_lines(buffer + chunk)
             while b"\n\n" in buffer:
                 frame, buffer = buffer.split(b"\n\n", 1)
-                out, blocked = await self._frame(frame, field, scanners, findings, redact)
+                out, blocked = await self._frame(stream, frame)
                 if out:
                     yield out
                 if blocked:
                     return
         if buffer.strip():
-            out, blocked = await self._frame(buffer, field, scanners, findings, redact)
+            out, blocked = await self._frame(stream, buffer)
             if out:
                 yield out
             if blocked:
                 return
-        out, _ = await self._flush(field, scanners, findings)  # a stream cut before [DONE]
+        out, _ = await self._flush(stream)  # a stream cut before [DONE]
         if out:
             yield out
 
-    async def _frame(self, frame: bytes, field: str | None, scanners: dict[int, Any],
-                     findings: list[Finding], redact: bool) -> tuple[bytes, bool]:
+    async def _frame(self, stream: _Stream, frame: bytes) -> tuple[bytes, bool]:
         # An event's data may span several "data:" lines (joined by newlines, as SSE
         # clients join them) beside "event:", "id:" and comment lines, which are kept.
         lines = frame.split(b"\n")
@@ -193,7 +207,7 @@ class ContentStage:
         others = b"".join(line + b"\n" for line in lines if not line.startswith(b"data:"))
         payload = b"\n".join(data_lines).strip()
         if payload == b"[DONE]":
-            out, blocked = await self._flush(field, scanners, findings)
+            out, blocked = await self._flush(stream)
             return (out, True) if blocked else (out + frame + b"\n\n", False)
         try:
             data = orjson.loads(payload)
@@ -201,8 +215,8 @@ class ContentStage:
             return frame + b"\n\n", False
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             return frame + b"\n\n", False  # not a chunk: no text a client would show
-        self._chunk_meta = {k: data[k] for k in _CHUNK_META if k in data}
-        key = "content" if field else "text"
+        stream.meta = {k: data[k] for k in _CHUNK_META if k in data}
+        field, key, scanners = stream.field, stream.key, stream.scanners
         new: list[Finding] = []
         for choice in choices_of(data):
             index = choice_index(choice.get("index", 0))
@@ -210,7 +224,7 @@ class ContentStage:
                 choice["index"] = index  # sent under the index it was scanned under
             finishing = bool(choice.get("finish_reason"))
             holder = choice.get(field) if field else choice
-            if index in self._finished:
+            if index in stream.finished:
                 # A finished choice has said all it may: text after its end could complete
                 # a secret whose start has already left, so it is not relayed.
                 if isinstance(holder, dict) and holder.get(key):
@@ -224,14 +238,16 @@ class ContentStage:
                 holder = {}  # the held tail travels in this final chunk's delta
             scanner = scanners.get(index)
             if scanner is None:
-                scanner = scanners[index] = self._stream_scanner(index, field, redact)
+                scanner = scanners[index] = self.inspector.stream_scanner(
+                    location=stream.location(index), redact=stream.redact,
+                    placeholder_state=self.placeholders, restore_mapping=self.restore_mapping)
             text = holder.get(key)
             release = scanner.feed(text) if isinstance(text, str) else None
             released = release.text if release else ""
             if release:
                 new += release.findings
             if finishing:
-                self._finished.add(index)
+                stream.finished.add(index)
                 tail = scanners.pop(index).finish()
                 released += tail.text
                 new += tail.findings
@@ -239,48 +255,38 @@ class ContentStage:
                 holder[key] = released
                 if field:
                     choice[field] = holder
-        if await self._judge(findings, new):
+        if await self._stops(stream, new):
             return self._error_event(), True
         return others + b"data: " + orjson.dumps(data) + b"\n\n", False
 
-    async def _flush(self, field: str | None, scanners: dict[int, Any],
-                     findings: list[Finding]) -> tuple[bytes, bool]:
+    async def _flush(self, stream: _Stream) -> tuple[bytes, bool]:
         """Release what every unfinished choice still holds, as one more chunk.
 
         Streams often end without a finish frame that carries text (or without one at
         all); the held tail must still reach the client, scanned like the rest.
         """
-        key = "content" if field else "text"
         choices, new = [], []
-        for index, scanner in sorted(scanners.items()):
+        for index, scanner in sorted(stream.scanners.items()):
             tail = scanner.finish()
             new += tail.findings
             if tail.text:
-                text = {key: tail.text}
-                choices.append({"index": index, **({field: text} if field else text)})
-        scanners.clear()
-        if await self._judge(findings, new):
+                text = {stream.key: tail.text}
+                choices.append({"index": index,
+                                **({stream.field: text} if stream.field else text)})
+        stream.scanners.clear()
+        if await self._stops(stream, new):
             return self._error_event(), True
         if not choices:
             return b"", False
-        return b"data: " + orjson.dumps({**self._chunk_meta, "choices": choices}) + b"\n\n", False
+        return b"data: " + orjson.dumps({**stream.meta, "choices": choices}) + b"\n\n", False
 
-    def _stream_scanner(self, index: int, field: str | None, redact: bool) -> Any:
-        location = f"choices/{index}/delta/content" if field else f"choices/{index}/text"
-        return self.inspector.stream_scanner(
-            location=location, redact=redact, placeholder_state=self.placeholders,
-            restore_mapping=self.restore_mapping)
-
-    async def _judge(self, findings: list[Finding], new: list[Finding]) -> bool:
+    async def _stops(self, stream: _Stream, new: list[Finding]) -> bool:
         """True when the response policy stops the stream on what was just found."""
         if not new:
             return False
-        findings += new
-        return await self._decide(findings, new)
-
-    async def _decide(self, findings: list[Finding], new: list[Finding]) -> bool:
+        stream.findings += new
         x = self.x
-        x.response_fields.update(self.inspector.event_fields(findings))
+        x.response_fields.update(self.inspector.event_fields(stream.findings))
         x.findings += findings_record(new, "response")
         decision = await x.decide("response")
         if decision.action is Action.ALLOW:
