@@ -152,9 +152,9 @@ def predict_v2_fields(body: dict[str, Any]) -> dict[str, Any]:
     data = inputs[0].get("data")
     if isinstance(data, list):
         nested = bool(data) and isinstance(data[0], list)
-        held, declared = (len(data), shape[0]) if nested else (len(data), elements)
-        if held != declared:
+        declared = shape[0] if nested else elements
+        if len(data) != declared:
             what = "rows" if nested else "values"
-            raise BadRequest(400, f"inputs[0].data holds {held} {what} but inputs[0].shape "
+            raise BadRequest(400, f"inputs[0].data holds {len(data)} {what} but inputs[0].shape "
                              f"declares {declared}", "invalid_request", "inputs")
     return {ev.ML_INSTANCES: shape[0], ev.ML_FEATURES: math.prod(shape[1:])}

@@ -162,10 +162,8 @@ async def relay_stream(x: Exchange, response: UpstreamStream, content: ContentSt
     finally:
         response.close()
     if not relayed:
-        await x.append({"kind": "stream_error", "decision_id": x.event[ev.EVENT_ID],
-                        "time": x.event[ev.TIMESTAMP], "error": "client_disconnected",
-                        "message": "the client closed the connection mid-stream; the "
-                                   "upstream stream was stopped"})
+        await _log_stream_error(x, "the client closed the connection mid-stream; the "
+                                   "upstream stream was stopped", "client_disconnected")
         return
     await x.send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -193,6 +191,10 @@ async def _relay(x: Exchange, chunks: AsyncIterator[bytes]) -> None:
 async def _stream_failed(x: Exchange, message: str, code: str) -> None:
     """Tell the client in an OpenAI-shaped error event, and log the failure."""
     await _send_error(x, message, code)
+    await _log_stream_error(x, message, code)
+
+
+async def _log_stream_error(x: Exchange, message: str, code: str) -> None:
     await x.append({"kind": "stream_error", "decision_id": x.event[ev.EVENT_ID],
                     "time": x.event[ev.TIMESTAMP], "error": code, "message": message})
 
