@@ -86,12 +86,13 @@ def encode_record(record: Mapping[str, Any]) -> tuple[str, bytes]:
         )
     try:
         return decision_id, canonical(record)
-    except EncodingError as exc:
-        if "64-bit" not in str(exc):
+    except EncodingError:
+        # A count a caller can drive past 64 bits must not stop its decisions being
+        # logged: such integers are kept exactly, as decimal text. Anything else still fails.
+        widened = _wide_ints_as_text(record)
+        if widened == record:
             raise
-    # A count a caller can drive past 64 bits must not stop its decisions being logged:
-    # such integers are kept exactly, as decimal text.
-    return decision_id, canonical(_wide_ints_as_text(record))
+        return decision_id, canonical(widened)
 
 
 _INT64 = range(-(2**63), 2**64)
