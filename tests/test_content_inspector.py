@@ -218,7 +218,8 @@ def test_corrupt_model_file_is_a_config_error(tmp_path) -> None:
 
 
 def test_other_detectors_settings_are_ignored() -> None:
-    ContentInspector({"model_access": {"enabled": True, "window": "5m"}})
+    inspector = ContentInspector({"model_access": {"enabled": True, "window": "5m"}})
+    assert inspector.enabled == ContentInspector().enabled
 
 
 def test_reversible_redaction_is_off_unless_asked() -> None:

@@ -105,8 +105,8 @@ class PolicySet:
         """Evaluate every rule of ``phase``; raises PolicyError if a condition fails.
 
         With ``skip_failing`` (fail_mode: open) a failing rule is skipped and named in the
-        reasons instead, and every other rule still decides: a value that breaks one
-        condition must not switch the whole policy off.
+        decision's ``failed`` instead, and every other rule still decides: a value that
+        breaks one condition must not switch the whole policy off.
         """
         plan = self._plan(phase, event.get("api.method"))
         matched: list[Rule] = []
